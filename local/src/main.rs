@@ -1,0 +1,88 @@
+//! The container runner: serves the API on `PORT` (3052) with every trigger in
+//! one process. `integration-sync token --tenant <uuid>` prints a development
+//! token for calling the API.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand};
+use sync_core::{app::App, auth::TokenIssuer, config, telemetry};
+
+#[derive(Parser)]
+#[command(name = "integration-sync", version, about)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        env = "CONFIG_FILE",
+        default_value = "config/default.yaml",
+        global = true
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and run syncs (the default).
+    Serve,
+    /// Print a signed development token for a tenant.
+    Token {
+        #[arg(long, default_value = "00000000-0000-4000-8000-000000000001")]
+        tenant: uuid::Uuid,
+        #[arg(long, default_value = "developer")]
+        user: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = config::load_from_file(&cli.config)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Token { tenant, user, ttl } => {
+            let token =
+                TokenIssuer::new(&settings.jwt).mint(&user, Some(tenant), Duration::from_secs(ttl));
+            println!("{token}");
+            Ok(())
+        }
+        Command::Serve => serve(settings).await,
+    }
+}
+
+async fn serve(settings: config::Settings) -> anyhow::Result<()> {
+    telemetry::init(&settings.log);
+    let address = format!("{}:{}", settings.server.host, settings.server.port);
+    let app = App::build(settings).await?;
+    let listener = tokio::net::TcpListener::bind(&address).await?;
+    tracing::info!(address = %listener.local_addr()?, instance = %app.instance_id, "integration-sync listening");
+    app.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM (what a container runtime sends).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

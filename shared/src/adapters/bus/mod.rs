@@ -1,0 +1,7 @@
+//! Event bus adapters.
+
+pub mod in_process;
+pub mod rabbitmq;
+
+pub use in_process::InProcessBus;
+pub use rabbitmq::RabbitMqBus;

@@ -1,0 +1,6 @@
+//! Provider adapters. A new external system goes here as its own module
+//! implementing [`crate::ports::Provider`], registered in `crate::app`.
+
+pub mod sandbox;
+
+pub use sandbox::SandboxProvider;

@@ -1,0 +1,273 @@
+//! Deterministic record generation for the sandbox provider.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// Records sharing one modification timestamp, so paging must cope with ties.
+const RECORDS_PER_TIMESTAMP: u64 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    Opportunity,
+    Account,
+    Contact,
+}
+
+impl EntityKind {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "opportunity" | "opportunities" | "deal" | "deals" => Some(EntityKind::Opportunity),
+            "account" | "accounts" | "company" | "companies" => Some(EntityKind::Account),
+            "contact" | "contacts" => Some(EntityKind::Contact),
+            _ => None,
+        }
+    }
+
+    fn id_prefix(self) -> &'static str {
+        match self {
+            EntityKind::Opportunity => "OPP",
+            EntityKind::Account => "ACC",
+            EntityKind::Contact => "CON",
+        }
+    }
+
+    fn salt(self) -> u64 {
+        match self {
+            EntityKind::Opportunity => 0x9e37_79b9_7f4a_7c15,
+            EntityKind::Account => 0xbf58_476d_1ce4_e5b9,
+            EntityKind::Contact => 0x94d0_49bb_1331_11eb,
+        }
+    }
+}
+
+pub struct RecordGenerator {
+    seed: u64,
+    entity: EntityKind,
+}
+
+const STAGES: [(&str, u8); 6] = [
+    ("Prospecting", 10),
+    ("Qualification", 20),
+    ("Needs Analysis", 40),
+    ("Proposal", 60),
+    ("Negotiation", 80),
+    ("Closed Won", 100),
+];
+const COMPANIES: [&str; 8] = [
+    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell",
+];
+const FIRST_NAMES: [&str; 8] = [
+    "Ada", "Grace", "Alan", "Linus", "Barbara", "Ken", "Edsger", "Radia",
+];
+const LAST_NAMES: [&str; 8] = [
+    "Lovelace", "Hopper", "Turing", "Torvalds", "Liskov", "Thompson", "Dijkstra", "Perlman",
+];
+const INDUSTRIES: [&str; 5] = [
+    "Software",
+    "Manufacturing",
+    "Retail",
+    "Finance",
+    "Healthcare",
+];
+const WORDS: [&str; 16] = [
+    "renewal",
+    "expansion",
+    "pilot",
+    "security",
+    "review",
+    "budget",
+    "approved",
+    "pending",
+    "legal",
+    "procurement",
+    "champion",
+    "timeline",
+    "integration",
+    "rollout",
+    "pricing",
+    "risk",
+];
+/// Description length, sized so a record is about 1 KiB of JSON, like the CRM
+/// payloads the platform's benchmarks use.
+const DESCRIPTION_WORDS: usize = 70;
+
+impl RecordGenerator {
+    pub fn new(seed: u64, entity: EntityKind) -> Self {
+        RecordGenerator { seed, entity }
+    }
+
+    pub fn external_id(&self, index: u64) -> String {
+        format!("{}-{index:09}", self.entity.id_prefix())
+    }
+
+    pub fn index_of(&self, external_id: &str) -> Option<u64> {
+        external_id
+            .strip_prefix(self.entity.id_prefix())?
+            .strip_prefix('-')?
+            .parse()
+            .ok()
+    }
+
+    pub fn modified_at(&self, index: u64) -> DateTime<Utc> {
+        epoch() + Duration::seconds((index / RECORDS_PER_TIMESTAMP) as i64 * 60)
+    }
+
+    fn rng(&self, index: u64) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(
+            self.seed ^ self.entity.salt() ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d),
+        )
+    }
+
+    /// The record's JSON and modification time, with pushed fields overlaid.
+    pub fn record(
+        &self,
+        index: u64,
+        pushed: Option<(&serde_json::Map<String, serde_json::Value>, DateTime<Utc>)>,
+    ) -> (Box<RawValue>, DateTime<Utc>) {
+        let modified_at = pushed.map_or_else(|| self.modified_at(index), |(_, at)| at);
+        let mut rng = self.rng(index);
+        let id = self.external_id(index);
+        let created = epoch() - Duration::days(rng.random_range(1..720));
+        let common = Common {
+            id: &id,
+            created_date: created.to_rfc3339(),
+            last_modified_date: modified_at.to_rfc3339(),
+            is_deleted: false,
+            description: description(&mut rng),
+        };
+        let value = match self.entity {
+            EntityKind::Opportunity => {
+                let (stage, probability) = STAGES[rng.random_range(0..STAGES.len())];
+                let company = COMPANIES[rng.random_range(0..COMPANIES.len())];
+                serde_json::to_value(Opportunity {
+                    name: format!("{company} - {} seats", rng.random_range(5..5000)),
+                    account_id: format!("ACC-{:09}", rng.random_range(0..100_000u64)),
+                    amount: (rng.random_range(1_000..2_000_000u64) as f64) / 1.0,
+                    currency_iso_code: "USD",
+                    stage_name: stage,
+                    probability,
+                    close_date: (modified_at + Duration::days(rng.random_range(7..180)))
+                        .format("%Y-%m-%d")
+                        .to_string(),
+                    kind: if rng.random_bool(0.5) {
+                        "New Business"
+                    } else {
+                        "Renewal"
+                    },
+                    owner_id: format!("USR-{:05}", rng.random_range(0..500)),
+                    common,
+                })
+            }
+            EntityKind::Account => {
+                let company = COMPANIES[rng.random_range(0..COMPANIES.len())];
+                serde_json::to_value(Account {
+                    name: format!("{company} {}", rng.random_range(1..10_000)),
+                    industry: INDUSTRIES[rng.random_range(0..INDUSTRIES.len())],
+                    number_of_employees: rng.random_range(5..200_000),
+                    annual_revenue: rng.random_range(100_000..5_000_000_000u64),
+                    website: format!("https://{}.example.com", company.to_lowercase()),
+                    common,
+                })
+            }
+            EntityKind::Contact => {
+                let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
+                let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
+                serde_json::to_value(Contact {
+                    first_name: first,
+                    last_name: last,
+                    email: format!(
+                        "{}.{}{}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase(),
+                        index
+                    ),
+                    title: "Director",
+                    account_id: format!("ACC-{:09}", rng.random_range(0..100_000u64)),
+                    common,
+                })
+            }
+        }
+        .expect("generated records always serialise");
+        let value = match (value, pushed) {
+            (serde_json::Value::Object(mut map), Some((fields, _))) => {
+                map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                serde_json::Value::Object(map)
+            }
+            (value, _) => value,
+        };
+        let raw =
+            serde_json::value::to_raw_value(&value).expect("generated records always serialise");
+        (raw, modified_at)
+    }
+}
+
+fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn description(rng: &mut ChaCha8Rng) -> String {
+    let mut text = String::with_capacity(DESCRIPTION_WORDS * 9);
+    for i in 0..DESCRIPTION_WORDS {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+    }
+    text
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Common<'a> {
+    id: &'a str,
+    created_date: String,
+    last_modified_date: String,
+    is_deleted: bool,
+    description: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Opportunity<'a> {
+    name: String,
+    account_id: String,
+    amount: f64,
+    currency_iso_code: &'static str,
+    stage_name: &'static str,
+    probability: u8,
+    close_date: String,
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    owner_id: String,
+    #[serde(flatten)]
+    common: Common<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Account<'a> {
+    name: String,
+    industry: &'static str,
+    number_of_employees: u32,
+    annual_revenue: u64,
+    website: String,
+    #[serde(flatten)]
+    common: Common<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Contact<'a> {
+    first_name: &'static str,
+    last_name: &'static str,
+    email: String,
+    title: &'static str,
+    account_id: String,
+    #[serde(flatten)]
+    common: Common<'a>,
+}

@@ -1,0 +1,5 @@
+//! Store adapters.
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;

@@ -1,0 +1,304 @@
+//! The embedded store: SQLite, one file under the data directory.
+//!
+//! All documents share one table keyed by (collection, tenant, id), which keeps
+//! the partition-key semantics of Cosmos DB. The connection is used from a
+//! blocking thread so the async runtime never waits on disk.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    domain::TenantId,
+    ports::store::{Collection, DocumentStore, ETag, StoreError, StoredDocument},
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    tenant_id  TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    etag       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (collection, tenant_id, id)
+) WITHOUT ROWID;
+";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `integration-sync.db` under `data_dir`.
+    pub fn open_in_dir(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = data_dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Self::open(dir.join("integration-sync.db"))
+    }
+
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into();
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unexpected)?;
+        // WAL with NORMAL sync survives process crashes (not power loss), which is
+        // what the embedded mode promises.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unexpected)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unexpected)?;
+        conn.execute_batch(SCHEMA).map_err(unexpected)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Unavailable("store connection poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("store task failed: {e}")))?
+    }
+}
+
+fn unexpected(e: rusqlite::Error) -> StoreError {
+    StoreError::Unexpected(anyhow::Error::new(e).context("sqlite"))
+}
+
+fn new_etag() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+fn encode(body: &Value) -> Result<String, StoreError> {
+    serde_json::to_string(body).map_err(|e| StoreError::Unexpected(e.into()))
+}
+
+#[async_trait]
+impl DocumentStore for SqliteStore {
+    async fn create(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        body: Value,
+    ) -> Result<ETag, StoreError> {
+        let (id, body) = (id.to_owned(), encode(&body)?);
+        self.with_conn(move |conn| {
+            let etag = new_etag();
+            let inserted = conn
+                .execute(
+                    "INSERT INTO documents (collection, tenant_id, id, etag, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![collection.key(), tenant.to_string(), id, etag, body],
+                )
+                .map_err(unexpected)?;
+            match inserted {
+                0 => Err(StoreError::AlreadyExists),
+                _ => Ok(ETag(etag)),
+            }
+        })
+        .await
+    }
+
+    async fn read(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        let id = id.to_owned();
+        self.with_conn(move |conn| {
+            let row: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT etag, body FROM documents
+                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                    params![collection.key(), tenant.to_string(), id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(unexpected)?;
+            row.map(|(etag, body)| {
+                Ok(StoredDocument {
+                    id,
+                    etag: ETag(etag),
+                    body: serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Unexpected(e.into()))?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn replace(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        body: Value,
+        if_match: &ETag,
+    ) -> Result<ETag, StoreError> {
+        let (id, body, expected) = (id.to_owned(), encode(&body)?, if_match.0.clone());
+        self.with_conn(move |conn| {
+            let etag = new_etag();
+            let tx = conn.transaction().map_err(unexpected)?;
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT etag FROM documents
+                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                    params![collection.key(), tenant.to_string(), id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unexpected)?;
+            match current {
+                None => return Err(StoreError::NotFound),
+                Some(current) if current != expected => {
+                    return Err(StoreError::PreconditionFailed);
+                }
+                Some(_) => {}
+            }
+            tx.execute(
+                "UPDATE documents SET etag = ?4, body = ?5
+                 WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                params![collection.key(), tenant.to_string(), id, etag, body],
+            )
+            .map_err(unexpected)?;
+            tx.commit().map_err(unexpected)?;
+            Ok(ETag(etag))
+        })
+        .await
+    }
+
+    async fn upsert(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        body: Value,
+    ) -> Result<ETag, StoreError> {
+        let (id, body) = (id.to_owned(), encode(&body)?);
+        self.with_conn(move |conn| {
+            let etag = new_etag();
+            conn.execute(
+                "INSERT INTO documents (collection, tenant_id, id, etag, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (collection, tenant_id, id)
+                 DO UPDATE SET etag = excluded.etag, body = excluded.body",
+                params![collection.key(), tenant.to_string(), id, etag, body],
+            )
+            .map_err(unexpected)?;
+            Ok(ETag(etag))
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        if_match: Option<&ETag>,
+    ) -> Result<(), StoreError> {
+        let (id, expected) = (id.to_owned(), if_match.map(|e| e.0.clone()));
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(unexpected)?;
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT etag FROM documents
+                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                    params![collection.key(), tenant.to_string(), id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unexpected)?;
+            match (current, expected) {
+                (None, _) => return Err(StoreError::NotFound),
+                (Some(current), Some(expected)) if current != expected => {
+                    return Err(StoreError::PreconditionFailed);
+                }
+                _ => {}
+            }
+            tx.execute(
+                "DELETE FROM documents WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                params![collection.key(), tenant.to_string(), id],
+            )
+            .map_err(unexpected)?;
+            tx.commit().map_err(unexpected)
+        })
+        .await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::store_contract;
+
+    #[tokio::test]
+    async fn sqlite_store_honours_the_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        store_contract::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn documents_survive_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = Uuid::new_v4();
+        {
+            let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+            store
+                .create(
+                    Collection::SyncTasks,
+                    tenant,
+                    "kept",
+                    serde_json::json!({"v": 1}),
+                )
+                .await
+                .unwrap();
+        }
+        let reopened = SqliteStore::open_in_dir(dir.path()).unwrap();
+        let read = reopened
+            .read(Collection::SyncTasks, tenant, "kept")
+            .await
+            .unwrap();
+        assert_eq!(read.unwrap().body["v"], 1);
+    }
+}

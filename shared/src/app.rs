@@ -1,0 +1,191 @@
+//! Wiring: builds the adapters the configuration asks for, the engine over
+//! them, and the HTTP state. Every host (the local runner, tests, later the
+//! functions) starts here.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+
+use crate::{
+    adapters::{
+        bus::{InProcessBus, RabbitMqBus},
+        directory::{FileDirectory, IntegrationManagerClient},
+        provider::SandboxProvider,
+        store::SqliteStore,
+    },
+    auth::{TokenIssuer, TokenVerifier},
+    config::Settings,
+    domain::events::EventFactory,
+    engine::{EngineSettings, SyncEngine},
+    http::{AppState, HealthCheck},
+    ports::{DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
+    repository::Repository,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("store: {0}")]
+    Store(String),
+    #[error("event bus: {0}")]
+    Bus(String),
+    #[error("integration directory: {0}")]
+    Directory(String),
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub engine: Arc<SyncEngine>,
+    pub state: AppState,
+    /// Set in embedded mode, so a host can watch the events.
+    pub in_process_bus: Option<InProcessBus>,
+    pub instance_id: String,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> Result<Self, BootstrapError> {
+        let instance_id = settings.instance_id.clone().unwrap_or_else(|| {
+            format!(
+                "integration-sync-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
+        });
+        let store = build_store(&settings)?;
+        let (bus, in_process_bus) = build_bus(&settings).await?;
+        let directory = build_directory(&settings)?;
+        let providers =
+            ProviderRegistry::default().with("sandbox", Arc::new(SandboxProvider::default()));
+        let engine = SyncEngine::new(
+            Repository::new(store.clone()),
+            bus.clone(),
+            directory,
+            providers,
+            EventFactory::new(instance_id.clone()),
+            EngineSettings {
+                page_size: settings.sync_limits.page_size,
+                batch_threshold: settings.mapping.batch_threshold,
+                batch_size: settings.mapping.batch_size,
+            },
+        );
+        let health_checks: Vec<Arc<dyn HealthCheck>> =
+            vec![Arc::new(StoreHealth(store)), Arc::new(BusHealth(bus))];
+        let state = AppState {
+            engine: engine.clone(),
+            verifier: TokenVerifier::new(&settings.jwt),
+            health_checks: Arc::new(health_checks),
+            body_limit_bytes: settings.server.body_limit_bytes,
+        };
+        Ok(App {
+            settings,
+            engine,
+            state,
+            in_process_bus,
+            instance_id,
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.state.clone())
+    }
+
+    /// Serves HTTP until `shutdown` resolves, then stops running syncs cleanly
+    /// (they record `failed` with the reason) within the configured grace period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let grace = Duration::from_millis(self.settings.server.shutdown_grace_ms);
+        let running = self.engine.runner().running();
+        if running > 0 {
+            tracing::info!(running, "stopping running syncs");
+        }
+        if !self.engine.runner().shutdown(grace).await {
+            tracing::warn!("some syncs did not stop within the grace period");
+        }
+        Ok(())
+    }
+}
+
+fn build_store(settings: &Settings) -> Result<Arc<dyn DocumentStore>, BootstrapError> {
+    if settings.cosmos_db.endpoint.is_some() {
+        return Err(BootstrapError::Store(
+            "COSMOS_DB_ENDPOINT is set, but this build has no Cosmos DB adapter yet; \
+             unset it to use the embedded SQLite store"
+                .into(),
+        ));
+    }
+    let store = SqliteStore::open_in_dir(&settings.storage.data_dir)
+        .map_err(|e| BootstrapError::Store(e.to_string()))?;
+    tracing::info!(path = %store.path().display(), "using the embedded SQLite store");
+    Ok(Arc::new(store))
+}
+
+async fn build_bus(
+    settings: &Settings,
+) -> Result<(Arc<dyn EventBus>, Option<InProcessBus>), BootstrapError> {
+    match &settings.rabbitmq.url {
+        Some(url) => {
+            let bus = RabbitMqBus::connect(&settings.rabbitmq, url)
+                .await
+                .map_err(|e| BootstrapError::Bus(e.to_string()))?;
+            tracing::info!(exchange = %settings.rabbitmq.exchange, "connected to RabbitMQ");
+            Ok((Arc::new(bus), None))
+        }
+        None => {
+            tracing::info!("using the in-process event bus (no RABBITMQ_URL)");
+            let bus = InProcessBus::default();
+            Ok((Arc::new(bus.clone()), Some(bus)))
+        }
+    }
+}
+
+fn build_directory(settings: &Settings) -> Result<Arc<dyn IntegrationDirectory>, BootstrapError> {
+    let manager = &settings.services.integration_manager;
+    match &manager.url {
+        Some(url) => {
+            let client = IntegrationManagerClient::new(
+                url,
+                Duration::from_millis(manager.timeout_ms),
+                TokenIssuer::new(&settings.jwt),
+            )
+            .map_err(|e| BootstrapError::Directory(e.to_string()))?;
+            Ok(Arc::new(client))
+        }
+        None => {
+            let path = &settings.storage.integrations_file;
+            let directory =
+                FileDirectory::load(path).map_err(|e| BootstrapError::Directory(e.to_string()))?;
+            tracing::info!(path = %path, "serving integrations from a local file");
+            Ok(Arc::new(directory))
+        }
+    }
+}
+
+struct StoreHealth(Arc<dyn DocumentStore>);
+
+#[async_trait]
+impl HealthCheck for StoreHealth {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.health().await.map_err(|e| e.to_string())
+    }
+}
+
+struct BusHealth(Arc<dyn EventBus>);
+
+#[async_trait]
+impl HealthCheck for BusHealth {
+    fn name(&self) -> &'static str {
+        "eventBus"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.health().await.map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,152 @@
+//! Typed configuration, loaded once at start from `config/default.yaml`.
+//!
+//! Every component receives the section it needs; nothing reads the environment
+//! after start-up. Loading and validation live in [`load`].
+
+mod load;
+mod validate;
+
+pub use load::{ConfigError, load_from_file, load_from_str};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    /// Identifies this process in event envelopes; a random id when empty.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub instance_id: Option<String>,
+    pub log: LogSettings,
+    pub cosmos_db: CosmosSettings,
+    pub storage: StorageSettings,
+    pub jwt: JwtSettings,
+    pub services: ServicesSettings,
+    pub rabbitmq: RabbitMqSettings,
+    pub sync_scheduler: SchedulerSettings,
+    pub token_refresh: TokenRefreshSettings,
+    pub sync_limits: SyncLimits,
+    pub mapping: MappingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+    Auto,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CosmosSettings {
+    /// Empty selects the embedded SQLite store.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, deserialize_with = "empty_secret_as_none")]
+    pub key: Option<SecretString>,
+    pub database_id: String,
+    pub containers: CosmosContainers,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CosmosContainers {
+    pub sync_tasks: String,
+    pub executions: String,
+    pub conflicts: String,
+    pub webhooks: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    pub data_dir: String,
+    pub integrations_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    pub secret: SecretString,
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServicesSettings {
+    pub integration_manager: ServiceEndpoint,
+    pub secret_management: ServiceEndpoint,
+    pub shard_manager: ServiceEndpoint,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceEndpoint {
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub url: Option<String>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RabbitMqSettings {
+    /// Empty selects the in-process event bus.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub url: Option<String>,
+    pub exchange: String,
+    pub queue: String,
+    pub dead_letter_exchange: String,
+    pub dead_letter_queue: String,
+    /// 0: the queue never expires.
+    pub queue_expires_ms: u64,
+    pub bindings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerSettings {
+    pub enabled: bool,
+    pub interval_ms: u64,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenRefreshSettings {
+    pub enabled: bool,
+    pub interval_ms: u64,
+    pub expiration_threshold_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncLimits {
+    pub max_records_per_sync: u64,
+    pub min_interval_minutes: u64,
+    pub max_concurrent_syncs_per_tenant: u32,
+    pub page_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MappingSettings {
+    pub batch_size: usize,
+    pub batch_threshold: usize,
+    pub retry_attempts: u32,
+    pub retry_backoff_ms: u64,
+    pub prefetch: u16,
+    pub idempotency_ttl: u64,
+}
+
+fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.filter(|v| !v.trim().is_empty()))
+}
+
+fn empty_secret_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    Ok(empty_as_none(d)?.map(SecretString::from))
+}

@@ -1,0 +1,60 @@
+//! A conflict: both sides changed the same record since the last sync.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStrategy {
+    SourceWins,
+    TargetWins,
+    Manual,
+    Merge,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncConflict {
+    pub conflict_id: Uuid,
+    pub task_id: Uuid,
+    pub tenant_id: TenantId,
+    pub entity_id: String,
+    pub entity_type: String,
+    pub source_data: serde_json::Value,
+    pub target_data: serde_json::Value,
+    pub resolution_strategy: ConflictStrategy,
+    pub resolved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_use_the_contract_spelling() {
+        let names: Vec<String> = [
+            ConflictStrategy::SourceWins,
+            ConflictStrategy::TargetWins,
+            ConflictStrategy::Manual,
+            ConflictStrategy::Merge,
+        ]
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+        assert_eq!(names, ["source_wins", "target_wins", "manual", "merge"]);
+    }
+}

@@ -1,0 +1,285 @@
+//! The platform's event envelope and the payloads this service publishes.
+//!
+//! Payloads borrow from the records they describe (`&RawValue`), so an event is
+//! serialised straight from the provider's bytes, once.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::{RecordCounters, TenantId};
+
+/// Routing keys (= event types) this service publishes and consumes.
+pub mod types {
+    pub const SYNC_STARTED: &str = "integration.sync.started";
+    pub const SYNC_COMPLETED: &str = "integration.sync.completed";
+    pub const SYNC_FAILED: &str = "integration.sync.failed";
+    pub const DATA_RAW: &str = "integration.data.raw";
+    pub const DATA_RAW_BATCH: &str = "integration.data.raw.batch";
+    pub const OPPORTUNITY_UPDATED: &str = "integration.opportunity.updated";
+    pub const CONFLICT_DETECTED: &str = "integration.conflict.detected";
+    pub const DATA_SYNCED: &str = "integration.data.synced";
+    pub const SYNC_CHECK_DUE: &str = "integration.sync.check-due";
+    pub const TOKEN_CHECK_EXPIRING: &str = "integration.token.check-expiring";
+    pub const TOKEN_REFRESHED: &str = "integration.token.refreshed";
+    pub const TOKEN_REFRESH_FAILED: &str = "integration.token.refresh.failed";
+
+    pub const SHARD_UPDATED: &str = "shard.updated";
+    pub const SYNC_SCHEDULED: &str = "integration.sync.scheduled";
+    pub const WEBHOOK_RECEIVED: &str = "integration.webhook.received";
+    pub const TOKEN_REFRESH_REQUESTED: &str = "integration.token.refresh-requested";
+    pub const DATA_MAPPED: &str = "integration.data.mapped";
+    pub const DATA_MAPPING_FAILED: &str = "integration.data.mapping.failed";
+}
+
+pub const ENVELOPE_VERSION: &str = "1.0";
+pub const SERVICE_NAME: &str = "integration-sync";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSource {
+    pub service: String,
+    pub instance: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// `{ id, type, version, timestamp, tenantId, source, data, metadata }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope<D> {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: String,
+    #[serde(with = "iso_millis")]
+    pub timestamp: DateTime<Utc>,
+    pub tenant_id: TenantId,
+    pub source: EventSource,
+    pub data: D,
+    #[serde(default)]
+    pub metadata: EventMetadata,
+}
+
+/// A serialised event ready for the bus.
+#[derive(Debug, Clone)]
+pub struct OutboundEvent {
+    pub id: Uuid,
+    pub event_type: &'static str,
+    pub tenant_id: TenantId,
+    pub correlation_id: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+/// Stamps envelopes with this instance's identity and serialises them.
+#[derive(Debug, Clone)]
+pub struct EventFactory {
+    source: EventSource,
+}
+
+impl EventFactory {
+    pub fn new(instance: impl Into<String>) -> Self {
+        EventFactory {
+            source: EventSource {
+                service: SERVICE_NAME.to_owned(),
+                instance: instance.into(),
+            },
+        }
+    }
+
+    pub fn build<D: Serialize>(
+        &self,
+        event_type: &'static str,
+        tenant_id: TenantId,
+        data: D,
+        metadata: &EventMetadata,
+    ) -> OutboundEvent {
+        let envelope = EventEnvelope {
+            id: Uuid::new_v4(),
+            event_type: event_type.to_owned(),
+            version: ENVELOPE_VERSION.to_owned(),
+            timestamp: Utc::now(),
+            tenant_id,
+            source: self.source.clone(),
+            data,
+            metadata: metadata.clone(),
+        };
+        // Serialising our own structs with string keys cannot fail.
+        let body = serde_json::to_vec(&envelope).expect("event envelopes always serialise");
+        OutboundEvent {
+            id: envelope.id,
+            event_type,
+            tenant_id,
+            correlation_id: metadata.correlation_id.clone(),
+            body: body.into(),
+        }
+    }
+}
+
+mod iso_millis {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStarted<'a> {
+    pub task_id: Uuid,
+    pub execution_id: Uuid,
+    pub integration_id: &'a str,
+    pub direction: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncCompleted {
+    pub task_id: Uuid,
+    pub execution_id: Uuid,
+    #[serde(flatten)]
+    pub counters: RecordCounters,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncFailed<'a> {
+    pub task_id: Uuid,
+    pub execution_id: Uuid,
+    pub error: &'a str,
+}
+
+/// Metadata carried inside data events, for processors that trace a record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordMetadata<'a> {
+    pub execution_id: Uuid,
+    pub provider: &'a str,
+    pub direction: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modified_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataRaw<'a> {
+    pub integration_id: &'a str,
+    pub tenant_id: TenantId,
+    pub entity_type: &'a str,
+    pub raw_data: &'a RawValue,
+    pub external_id: &'a str,
+    pub sync_task_id: Uuid,
+    pub idempotency_key: String,
+    pub correlation_id: String,
+    pub metadata: RecordMetadata<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRecord<'a> {
+    pub raw_data: &'a RawValue,
+    pub external_id: &'a str,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataRawBatch<'a> {
+    pub integration_id: &'a str,
+    pub tenant_id: TenantId,
+    pub entity_type: &'a str,
+    pub records: Vec<BatchRecord<'a>>,
+    pub batch_size: usize,
+    pub sync_task_id: Uuid,
+    pub correlation_id: String,
+    pub metadata: RecordMetadata<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpportunityUpdated<'a> {
+    pub integration_id: &'a str,
+    pub tenant_id: TenantId,
+    pub opportunity_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_id: Option<&'a str>,
+    pub sync_task_id: Uuid,
+    pub correlation_id: String,
+    pub metadata: RecordMetadata<'a>,
+}
+
+/// `{integrationId}-{externalId}-{syncTaskId}`, as processors deduplicate on it.
+pub fn idempotency_key(integration_id: &str, external_id: &str, sync_task_id: Uuid) -> String {
+    format!("{integration_id}-{external_id}-{sync_task_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_has_every_contract_field() {
+        let factory = EventFactory::new("instance-1");
+        let metadata = EventMetadata {
+            correlation_id: Some("corr".into()),
+            causation_id: None,
+            user_id: Some("user-1".into()),
+        };
+        let tenant = Uuid::new_v4();
+        let event = factory.build(
+            types::SYNC_COMPLETED,
+            tenant,
+            SyncCompleted {
+                task_id: Uuid::nil(),
+                execution_id: Uuid::nil(),
+                counters: RecordCounters {
+                    records_processed: 3,
+                    ..Default::default()
+                },
+            },
+            &metadata,
+        );
+        let json: serde_json::Value = serde_json::from_slice(&event.body).unwrap();
+        assert_eq!(json["type"], "integration.sync.completed");
+        assert_eq!(json["version"], "1.0");
+        assert_eq!(json["tenantId"], tenant.to_string());
+        assert_eq!(json["source"]["service"], "integration-sync");
+        assert_eq!(json["source"]["instance"], "instance-1");
+        assert_eq!(json["metadata"]["correlationId"], "corr");
+        assert_eq!(json["metadata"]["userId"], "user-1");
+        assert_eq!(json["data"]["recordsProcessed"], 3);
+        assert_eq!(json["id"], event.id.to_string());
+        let ts = json["timestamp"].as_str().unwrap();
+        assert!(
+            DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'),
+            "{ts}"
+        );
+    }
+
+    #[test]
+    fn the_idempotency_key_follows_the_contract() {
+        let task = Uuid::nil();
+        assert_eq!(
+            idempotency_key("int", "ext-1", task),
+            format!("int-ext-1-{task}")
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! The domain: what integration-sync talks about, serialised exactly as the
+//! platform's CONTRACT.md describes (camelCase JSON, ISO 8601 UTC timestamps).
+
+pub mod conflict;
+pub mod events;
+pub mod execution;
+pub mod integration;
+pub mod record;
+pub mod task;
+pub mod webhook;
+
+pub use conflict::{ConflictStrategy, SyncConflict};
+pub use execution::SyncExecution;
+pub use integration::{EntityMapping, Integration, SyncConfig};
+pub use record::ExternalRecord;
+pub use task::{Direction, RecordCounters, SyncTask, TaskStatus};
+pub use webhook::Webhook;
+
+/// Tenants are identified by UUID everywhere (header, token, partition key).
+pub type TenantId = uuid::Uuid;

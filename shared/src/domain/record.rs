@@ -1,0 +1,35 @@
+//! A record as an external system returned it.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+
+/// One external record. The payload stays the provider's JSON text
+/// ([`RawValue`]) so publishing it costs no re-encoding.
+#[derive(Debug, Clone)]
+pub struct ExternalRecord {
+    pub entity_type: String,
+    pub external_id: String,
+    pub modified_at: DateTime<Utc>,
+    /// The provider reported the record as deleted.
+    pub deleted: bool,
+    pub raw: Box<RawValue>,
+}
+
+/// Entity types the platform treats as opportunities, whatever the provider calls them.
+pub fn is_opportunity(entity_type: &str) -> bool {
+    ["opportunity", "opportunities", "deal", "deals"]
+        .iter()
+        .any(|name| entity_type.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_opportunity;
+
+    #[test]
+    fn opportunities_are_recognised_across_provider_names() {
+        assert!(is_opportunity("Opportunity"));
+        assert!(is_opportunity("deals"));
+        assert!(!is_opportunity("contact"));
+    }
+}

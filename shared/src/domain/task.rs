@@ -1,0 +1,157 @@
+//! A sync task: one request to move data, and its lifecycle.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+    Bidirectional,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Bidirectional => "bidirectional",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    /// Published; waiting for the platform to report mapping results.
+    Processing,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+}
+
+/// The four record counters shared by tasks, executions and completion events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordCounters {
+    pub records_processed: u64,
+    pub records_created: u64,
+    pub records_updated: u64,
+    pub records_failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncTask {
+    pub task_id: Uuid,
+    pub tenant_id: TenantId,
+    pub integration_id: String,
+    pub direction: Direction,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub counters: RecordCounters,
+    /// The execution currently (or last) running this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<Uuid>,
+    /// Who asked for it: the token's subject, or the event that triggered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SyncTask {
+    pub fn new_pending(
+        tenant_id: TenantId,
+        integration_id: String,
+        direction: Direction,
+        entity_type: Option<String>,
+        filters: Option<serde_json::Value>,
+        triggered_by: Option<String>,
+    ) -> Self {
+        let now = Utc::now();
+        SyncTask {
+            task_id: Uuid::new_v4(),
+            tenant_id,
+            integration_id,
+            direction,
+            status: TaskStatus::Pending,
+            entity_type,
+            filters,
+            started_at: None,
+            completed_at: None,
+            error: None,
+            counters: RecordCounters::default(),
+            execution_id: None,
+            triggered_by,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_serialises_with_the_contract_field_names() {
+        let mut task = SyncTask::new_pending(
+            Uuid::nil(),
+            "int-1".into(),
+            Direction::Inbound,
+            Some("opportunity".into()),
+            None,
+            None,
+        );
+        task.counters.records_processed = 7;
+        let json = serde_json::to_value(&task).unwrap();
+        for key in [
+            "taskId",
+            "tenantId",
+            "integrationId",
+            "direction",
+            "status",
+            "entityType",
+            "recordsProcessed",
+            "recordsCreated",
+            "recordsUpdated",
+            "recordsFailed",
+            "createdAt",
+            "updatedAt",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key} in {json}");
+        }
+        assert_eq!(json["status"], "pending");
+        assert_eq!(json["direction"], "inbound");
+        assert_eq!(json["recordsProcessed"], 7);
+        assert!(json["createdAt"].as_str().unwrap().ends_with('Z'));
+        let back: SyncTask = serde_json::from_value(json).unwrap();
+        assert_eq!(back, task);
+    }
+}

@@ -1,0 +1,49 @@
+//! One error type per engine operation.
+
+use crate::{
+    domain::Direction,
+    ports::{ProviderError, PublishError, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("integration {0} not found")]
+    IntegrationNotFound(String),
+    #[error("integration {0} is not active")]
+    IntegrationInactive(String),
+    #[error("direction `{}` is not supported yet; only `inbound` syncs run", .0.as_str())]
+    UnsupportedDirection(Direction),
+    #[error("provider `{0}` has no adapter in this service")]
+    UnknownProvider(String),
+    #[error("entity type `{0}` is not enabled in the integration's entity mappings")]
+    EntityNotMapped(String),
+    #[error("integration {0} has no enabled entity mappings")]
+    NoEntities(String),
+    #[error("the integration directory is unavailable: {0}")]
+    DirectoryUnavailable(String),
+    #[error("the task store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GetTaskError {
+    #[error("task not found")]
+    NotFound,
+    #[error("the task store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Why a run stopped before completing. Its text becomes the task's `error`.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("interrupted: the service is shutting down")]
+    Interrupted,
+    #[error("provider error: {0}")]
+    Provider(#[from] ProviderError),
+    #[error("publishing events failed: {0}")]
+    Publish(#[from] PublishError),
+    #[error("the task store failed: {0}")]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,243 @@
+//! An inbound run: provider pages in, events out, progress recorded per page.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    RunError, SyncEngine,
+    publisher::{Outgoing, PublishContext, RecordPublisher},
+};
+use crate::{
+    domain::{
+        Integration, RecordCounters, SyncExecution, SyncTask, TaskStatus,
+        events::{EventMetadata, SyncCompleted, SyncFailed, SyncStarted, types},
+    },
+    ports::{PageRequest, Provider},
+};
+
+impl SyncEngine {
+    /// Runs a pending task to its end and records how it ended. Never panics on
+    /// provider, bus or store failures: they end the task as `failed`.
+    pub(super) async fn execute(
+        self: Arc<Self>,
+        task: SyncTask,
+        integration: Integration,
+        entities: Vec<String>,
+        cancel: CancellationToken,
+    ) {
+        let execution =
+            SyncExecution::start(task.task_id, task.tenant_id, task.integration_id.clone());
+        let metadata = EventMetadata {
+            correlation_id: Some(execution.correlation_id.to_string()),
+            causation_id: Some(task.task_id.to_string()),
+            user_id: task.triggered_by.clone(),
+        };
+        let outcome = match self.start(&task, &execution, &metadata).await {
+            Ok(()) => {
+                self.run_inbound(
+                    &task,
+                    &execution,
+                    &integration,
+                    &entities,
+                    &metadata,
+                    &cancel,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        self.finish(task, execution, metadata, outcome).await;
+    }
+
+    async fn start(
+        &self,
+        task: &SyncTask,
+        execution: &SyncExecution,
+        metadata: &EventMetadata,
+    ) -> Result<(), RunError> {
+        self.repo.create(execution).await?;
+        let execution_id = execution.execution_id;
+        self.repo
+            .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
+                t.status = TaskStatus::Running;
+                t.started_at = Some(Utc::now());
+                t.updated_at = Utc::now();
+                t.execution_id = Some(execution_id);
+                true
+            })
+            .await?;
+        let started = self.events.build(
+            types::SYNC_STARTED,
+            task.tenant_id,
+            SyncStarted {
+                task_id: task.task_id,
+                execution_id,
+                integration_id: &task.integration_id,
+                direction: task.direction.as_str(),
+            },
+            metadata,
+        );
+        self.bus.publish(&[started]).await?;
+        tracing::info!("sync started");
+        Ok(())
+    }
+
+    async fn run_inbound(
+        &self,
+        task: &SyncTask,
+        execution: &SyncExecution,
+        integration: &Integration,
+        entities: &[String],
+        metadata: &EventMetadata,
+        cancel: &CancellationToken,
+    ) -> Result<RecordCounters, RunError> {
+        let provider = self.providers.get(&integration.provider).ok_or_else(|| {
+            RunError::Provider(crate::ports::ProviderError::Unsupported(
+                integration.provider.clone(),
+            ))
+        })?;
+        let mut publisher = RecordPublisher::new(PublishContext {
+            task,
+            execution,
+            provider: &integration.provider,
+            events: &self.events,
+            metadata: metadata.clone(),
+            batch_threshold: self.settings.batch_threshold,
+            batch_size: self.settings.batch_size,
+        });
+        let mut counters = RecordCounters::default();
+        for entity in entities {
+            let mut cursor = None;
+            loop {
+                let request = PageRequest {
+                    entity_type: entity.clone(),
+                    cursor: cursor.take(),
+                    page_size: self.settings.page_size,
+                    filters: task.filters.clone(),
+                };
+                let page = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Err(RunError::Interrupted),
+                    page = fetch(provider.as_ref(), integration, request) => page?,
+                };
+                let outgoing = publisher.add_page(page.records);
+                self.publish_progress(task, execution, outgoing, &mut counters)
+                    .await?;
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        let rest = publisher.finish();
+        self.publish_progress(task, execution, rest, &mut counters)
+            .await?;
+        Ok(counters)
+    }
+
+    /// Publishes (confirmed) and only then counts and records the progress.
+    async fn publish_progress(
+        &self,
+        task: &SyncTask,
+        execution: &SyncExecution,
+        outgoing: Outgoing,
+        counters: &mut RecordCounters,
+    ) -> Result<(), RunError> {
+        if outgoing.events.is_empty() {
+            return Ok(());
+        }
+        self.bus.publish(&outgoing.events).await?;
+        counters.records_processed += outgoing.records;
+        let snapshot = *counters;
+        self.repo
+            .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
+                t.counters = snapshot;
+                t.updated_at = Utc::now();
+                true
+            })
+            .await?;
+        let mut progress = execution.clone();
+        progress.counters = snapshot;
+        self.repo.upsert(&progress).await?;
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        task: SyncTask,
+        mut execution: SyncExecution,
+        metadata: EventMetadata,
+        outcome: Result<RecordCounters, RunError>,
+    ) {
+        let now = Utc::now();
+        let (status, counters, error) = match outcome {
+            Ok(counters) => (TaskStatus::Completed, counters, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "sync failed");
+                let counters = self
+                    .get_task(task.tenant_id, task.task_id)
+                    .await
+                    .map(|t| t.counters)
+                    .unwrap_or_default();
+                (TaskStatus::Failed, counters, Some(e.to_string()))
+            }
+        };
+        execution.status = status;
+        execution.counters = counters;
+        execution.completed_at = Some(now);
+        execution.error = error.clone();
+        if let Err(e) = self.repo.upsert(&execution).await {
+            tracing::error!(error = %e, "cannot record the execution's end");
+        }
+        let recorded = self
+            .repo
+            .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
+                t.status = status;
+                t.counters = counters;
+                t.completed_at = Some(now);
+                t.updated_at = now;
+                t.error = error.clone();
+                true
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "cannot record the task's end");
+        }
+        let event = match &error {
+            None => self.events.build(
+                types::SYNC_COMPLETED,
+                task.tenant_id,
+                SyncCompleted {
+                    task_id: task.task_id,
+                    execution_id: execution.execution_id,
+                    counters,
+                },
+                &metadata,
+            ),
+            Some(reason) => self.events.build(
+                types::SYNC_FAILED,
+                task.tenant_id,
+                SyncFailed {
+                    task_id: task.task_id,
+                    execution_id: execution.execution_id,
+                    error: reason,
+                },
+                &metadata,
+            ),
+        };
+        if let Err(e) = self.bus.publish(&[event]).await {
+            tracing::error!(error = %e, "cannot publish the end of the sync");
+        }
+        tracing::info!(status = ?status, records = counters.records_processed, "sync ended");
+    }
+}
+
+async fn fetch(
+    provider: &dyn Provider,
+    integration: &Integration,
+    request: PageRequest,
+) -> Result<crate::ports::RecordPage, RunError> {
+    Ok(provider.fetch_page(integration, request).await?)
+}

@@ -1,0 +1,163 @@
+//! The sync engine: turns a trigger into a task, runs it against a provider and
+//! publishes what it read. It talks to the world only through the ports.
+
+mod errors;
+mod inbound;
+mod publisher;
+mod runner;
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::{
+    domain::{Direction, Integration, SyncTask, TenantId, events::EventFactory},
+    ports::{
+        EventBus, IntegrationDirectory, ProviderRegistry, integration_directory::DirectoryError,
+    },
+    repository::Repository,
+};
+
+pub use errors::{GetTaskError, RunError, TriggerError};
+pub use runner::TaskRunner;
+
+/// Tunables of a run, from `sync_limits` and `mapping`.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub page_size: usize,
+    /// Up to this many records in a sync: one `integration.data.raw` each.
+    pub batch_threshold: usize,
+    /// Above the threshold: `integration.data.raw.batch` of this many records.
+    pub batch_size: usize,
+}
+
+/// What a caller asks for.
+#[derive(Debug, Clone)]
+pub struct TriggerRequest {
+    pub integration_id: String,
+    pub direction: Direction,
+    pub entity_type: Option<String>,
+    pub filters: Option<serde_json::Value>,
+    /// The user (token subject) or event that asked.
+    pub triggered_by: Option<String>,
+}
+
+pub struct SyncEngine {
+    repo: Repository,
+    bus: Arc<dyn EventBus>,
+    directory: Arc<dyn IntegrationDirectory>,
+    providers: ProviderRegistry,
+    events: EventFactory,
+    settings: EngineSettings,
+    runner: TaskRunner,
+}
+
+impl SyncEngine {
+    pub fn new(
+        repo: Repository,
+        bus: Arc<dyn EventBus>,
+        directory: Arc<dyn IntegrationDirectory>,
+        providers: ProviderRegistry,
+        events: EventFactory,
+        settings: EngineSettings,
+    ) -> Arc<Self> {
+        Arc::new(SyncEngine {
+            repo,
+            bus,
+            directory,
+            providers,
+            events,
+            settings,
+            runner: TaskRunner::default(),
+        })
+    }
+
+    pub fn runner(&self) -> &TaskRunner {
+        &self.runner
+    }
+
+    /// Validates the request, records a pending task and starts it in the
+    /// background. Returns as soon as the task is stored.
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, integration_id = %request.integration_id))]
+    pub async fn trigger(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        request: TriggerRequest,
+    ) -> Result<SyncTask, TriggerError> {
+        let integration = self
+            .directory
+            .get_integration(tenant, &request.integration_id)
+            .await
+            .map_err(|e| match e {
+                DirectoryError::NotFound(id) => TriggerError::IntegrationNotFound(id),
+                DirectoryError::Unavailable(why) => TriggerError::DirectoryUnavailable(why),
+                DirectoryError::Unexpected(e) => TriggerError::Unexpected(e),
+            })?;
+        let entities = self.check_runnable(&integration, &request)?;
+        let task = SyncTask::new_pending(
+            tenant,
+            request.integration_id,
+            request.direction,
+            request.entity_type,
+            request.filters,
+            request.triggered_by,
+        );
+        self.repo.create(&task).await?;
+        tracing::info!(task_id = %task.task_id, "sync task created");
+
+        let engine = Arc::clone(self);
+        let span = tracing::info_span!("sync_task", tenant_id = %tenant, task_id = %task.task_id);
+        let run_task = task.clone();
+        let cancel = self.runner.cancellation();
+        self.runner.spawn(
+            async move {
+                engine
+                    .execute(run_task, integration, entities, cancel)
+                    .await
+            }
+            .instrument(span),
+        );
+        Ok(task)
+    }
+
+    /// Entity types the run will walk, or why it cannot run at all.
+    fn check_runnable(
+        &self,
+        integration: &Integration,
+        request: &TriggerRequest,
+    ) -> Result<Vec<String>, TriggerError> {
+        if !integration.is_active() {
+            return Err(TriggerError::IntegrationInactive(integration.id.clone()));
+        }
+        if request.direction != Direction::Inbound {
+            return Err(TriggerError::UnsupportedDirection(request.direction));
+        }
+        if self.providers.get(&integration.provider).is_none() {
+            return Err(TriggerError::UnknownProvider(integration.provider.clone()));
+        }
+        let enabled = integration.enabled_entities();
+        match &request.entity_type {
+            Some(entity)
+                if enabled.is_empty() || enabled.iter().any(|e| e.eq_ignore_ascii_case(entity)) =>
+            {
+                Ok(vec![entity.clone()])
+            }
+            Some(entity) => Err(TriggerError::EntityNotMapped(entity.clone())),
+            None if enabled.is_empty() => Err(TriggerError::NoEntities(integration.id.clone())),
+            None => Ok(enabled),
+        }
+    }
+
+    pub async fn get_task(
+        &self,
+        tenant: TenantId,
+        task_id: Uuid,
+    ) -> Result<SyncTask, GetTaskError> {
+        self.repo
+            .get::<SyncTask>(tenant, &task_id.to_string())
+            .await?
+            .map(|v| v.doc)
+            .ok_or(GetTaskError::NotFound)
+    }
+}

@@ -1,0 +1,216 @@
+//! Turns the records of a run into events, per record or in batches.
+//!
+//! The contract: a sync of at most `batch_threshold` records publishes one
+//! `integration.data.raw` per record; a larger one publishes
+//! `integration.data.raw.batch` events of `batch_size` records. The total is not
+//! known up front, so the first `batch_threshold` records are held back until
+//! either the run ends (per-record) or one more arrives (batches from then on).
+//! Memory stays bounded by the threshold plus one page.
+
+use crate::domain::{
+    ExternalRecord, SyncExecution, SyncTask,
+    events::{
+        BatchRecord, DataRaw, DataRawBatch, EventFactory, EventMetadata, OpportunityUpdated,
+        OutboundEvent, RecordMetadata, idempotency_key, types,
+    },
+    record::is_opportunity,
+};
+
+/// Events ready to publish, and how many records they carry.
+#[derive(Default)]
+pub struct Outgoing {
+    pub events: Vec<OutboundEvent>,
+    pub records: u64,
+}
+
+pub struct PublishContext<'a> {
+    pub task: &'a SyncTask,
+    pub execution: &'a SyncExecution,
+    pub provider: &'a str,
+    pub events: &'a EventFactory,
+    pub metadata: EventMetadata,
+    pub batch_threshold: usize,
+    pub batch_size: usize,
+}
+
+enum Mode {
+    /// Not yet past the threshold: records wait here.
+    Holding(Vec<ExternalRecord>),
+    /// Past the threshold: records of one entity type wait for a full batch.
+    Batching(Vec<ExternalRecord>),
+}
+
+pub struct RecordPublisher<'a> {
+    ctx: PublishContext<'a>,
+    mode: Mode,
+}
+
+impl<'a> RecordPublisher<'a> {
+    pub fn new(ctx: PublishContext<'a>) -> Self {
+        RecordPublisher {
+            ctx,
+            mode: Mode::Holding(Vec::new()),
+        }
+    }
+
+    /// Takes a page of records; returns the events that can go out now.
+    pub fn add_page(&mut self, records: Vec<ExternalRecord>) -> Outgoing {
+        let mut out = Outgoing::default();
+        for record in records {
+            match &mut self.mode {
+                Mode::Holding(held) if held.len() < self.ctx.batch_threshold => held.push(record),
+                Mode::Holding(held) => {
+                    let held = std::mem::take(held);
+                    self.mode = Mode::Batching(Vec::new());
+                    for earlier in held {
+                        self.push_batched(earlier, &mut out);
+                    }
+                    self.push_batched(record, &mut out);
+                }
+                Mode::Batching(_) => self.push_batched(record, &mut out),
+            }
+        }
+        out
+    }
+
+    /// Ends the run: whatever is still held goes out.
+    pub fn finish(mut self) -> Outgoing {
+        let mut out = Outgoing::default();
+        match std::mem::replace(&mut self.mode, Mode::Batching(Vec::new())) {
+            Mode::Holding(held) => {
+                for record in &held {
+                    self.per_record_events(record, &mut out);
+                }
+            }
+            Mode::Batching(pending) => self.emit_batch(&pending, &mut out),
+        }
+        out
+    }
+
+    fn push_batched(&mut self, record: ExternalRecord, out: &mut Outgoing) {
+        let Mode::Batching(pending) = &mut self.mode else {
+            unreachable!("push_batched is only called in batching mode");
+        };
+        if pending
+            .first()
+            .is_some_and(|first| first.entity_type != record.entity_type)
+        {
+            let full = std::mem::take(pending);
+            self.emit_batch(&full, out);
+        }
+        let Mode::Batching(pending) = &mut self.mode else {
+            unreachable!("still batching");
+        };
+        pending.push(record);
+        if pending.len() >= self.ctx.batch_size {
+            let full = std::mem::take(pending);
+            self.emit_batch(&full, out);
+        }
+    }
+
+    fn record_metadata<'r>(&'r self, record: &ExternalRecord) -> RecordMetadata<'r> {
+        RecordMetadata {
+            execution_id: self.ctx.execution.execution_id,
+            provider: self.ctx.provider,
+            direction: self.ctx.task.direction.as_str(),
+            modified_at: Some(record.modified_at.to_rfc3339()),
+        }
+    }
+
+    fn per_record_events(&self, record: &ExternalRecord, out: &mut Outgoing) {
+        let task = self.ctx.task;
+        let data = DataRaw {
+            integration_id: &task.integration_id,
+            tenant_id: task.tenant_id,
+            entity_type: &record.entity_type,
+            raw_data: &record.raw,
+            external_id: &record.external_id,
+            sync_task_id: task.task_id,
+            idempotency_key: idempotency_key(
+                &task.integration_id,
+                &record.external_id,
+                task.task_id,
+            ),
+            correlation_id: self.correlation_id(),
+            metadata: self.record_metadata(record),
+        };
+        out.events.push(self.ctx.events.build(
+            types::DATA_RAW,
+            task.tenant_id,
+            data,
+            &self.ctx.metadata,
+        ));
+        self.opportunity_event(record, out);
+        out.records += 1;
+    }
+
+    fn emit_batch(&self, records: &[ExternalRecord], out: &mut Outgoing) {
+        let Some(first) = records.first() else {
+            return;
+        };
+        let task = self.ctx.task;
+        let data = DataRawBatch {
+            integration_id: &task.integration_id,
+            tenant_id: task.tenant_id,
+            entity_type: &first.entity_type,
+            records: records
+                .iter()
+                .map(|r| BatchRecord {
+                    raw_data: &r.raw,
+                    external_id: &r.external_id,
+                    idempotency_key: idempotency_key(
+                        &task.integration_id,
+                        &r.external_id,
+                        task.task_id,
+                    ),
+                })
+                .collect(),
+            batch_size: records.len(),
+            sync_task_id: task.task_id,
+            correlation_id: self.correlation_id(),
+            metadata: RecordMetadata {
+                modified_at: None,
+                ..self.record_metadata(first)
+            },
+        };
+        out.events.push(self.ctx.events.build(
+            types::DATA_RAW_BATCH,
+            task.tenant_id,
+            data,
+            &self.ctx.metadata,
+        ));
+        for record in records {
+            self.opportunity_event(record, out);
+        }
+        out.records += records.len() as u64;
+    }
+
+    fn opportunity_event(&self, record: &ExternalRecord, out: &mut Outgoing) {
+        if !is_opportunity(&record.entity_type) {
+            return;
+        }
+        let task = self.ctx.task;
+        let data = OpportunityUpdated {
+            integration_id: &task.integration_id,
+            tenant_id: task.tenant_id,
+            opportunity_id: &record.external_id,
+            shard_id: None,
+            sync_task_id: task.task_id,
+            correlation_id: self.correlation_id(),
+            metadata: self.record_metadata(record),
+        };
+        out.events.push(self.ctx.events.build(
+            types::OPPORTUNITY_UPDATED,
+            task.tenant_id,
+            data,
+            &self.ctx.metadata,
+        ));
+    }
+
+    fn correlation_id(&self) -> String {
+        self.ctx.execution.correlation_id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests;

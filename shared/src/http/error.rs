@@ -1,0 +1,110 @@
+//! One error type for every handler, rendered as
+//! `{"error":{"code":"…","message":"…"}}` with a stable code. Server-side
+//! failures are logged with their cause and answered without details.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::engine::{GetTaskError, TriggerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str, String),
+    #[error("{0}")]
+    Forbidden(&'static str, String),
+    #[error("{1}")]
+    Validation(&'static str, String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{1}")]
+    Unprocessable(&'static str, String),
+    #[error("the request body is larger than this service accepts")]
+    PayloadTooLarge,
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn validation(message: impl Into<String>) -> Self {
+        ApiError::Validation("validation_error", message.into())
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(code, _) => (StatusCode::UNAUTHORIZED, code),
+            ApiError::Forbidden(code, _) => (StatusCode::FORBIDDEN, code),
+            ApiError::Validation(code, _) => (StatusCode::BAD_REQUEST, code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Unprocessable(code, _) => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                "an internal error occurred".to_owned()
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "dependency unavailable");
+                "a dependency is unavailable; retry later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<TriggerError> for ApiError {
+    fn from(e: TriggerError) -> Self {
+        match e {
+            TriggerError::IntegrationNotFound(_) => ApiError::NotFound(e.to_string()),
+            TriggerError::IntegrationInactive(_) => {
+                ApiError::Unprocessable("integration_inactive", e.to_string())
+            }
+            TriggerError::UnsupportedDirection(_) => {
+                ApiError::Unprocessable("unsupported_direction", e.to_string())
+            }
+            TriggerError::UnknownProvider(_) => {
+                ApiError::Unprocessable("unsupported_provider", e.to_string())
+            }
+            TriggerError::EntityNotMapped(_) | TriggerError::NoEntities(_) => {
+                ApiError::Unprocessable("entity_not_mapped", e.to_string())
+            }
+            TriggerError::DirectoryUnavailable(_) => ApiError::Unavailable(e.to_string()),
+            TriggerError::Store(_) => ApiError::Unavailable(e.to_string()),
+            TriggerError::Unexpected(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<GetTaskError> for ApiError {
+    fn from(e: GetTaskError) -> Self {
+        match e {
+            GetTaskError::NotFound => ApiError::NotFound("task not found".into()),
+            GetTaskError::Store(store) => ApiError::Unavailable(store.to_string()),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The provider port: an external system (CRM) read in pages and written back.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ExternalRecord, Integration};
+
+/// One page to fetch. `cursor` is whatever the previous page returned as
+/// `next_cursor`; `None` starts from the beginning.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub entity_type: String,
+    pub cursor: Option<String>,
+    pub page_size: usize,
+    pub filters: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordPage {
+    pub records: Vec<ExternalRecord>,
+    /// `None` when this was the last page.
+    pub next_cursor: Option<String>,
+    /// The provider's estimate of the total, when it gives one.
+    pub total_hint: Option<u64>,
+}
+
+/// A change to write back to the external system.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    pub entity_type: String,
+    pub external_id: String,
+    /// Only the fields that change.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Write only if the record was not modified after this instant (conditional write).
+    pub if_unmodified_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushOutcome {
+    pub modified_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("provider rate limit reached; retry after {retry_after:?}")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("provider rejected the credentials")]
+    Unauthorized,
+    #[error("record or entity not found at the provider: {0}")]
+    NotFound(String),
+    /// A conditional write found the record changed at the provider.
+    #[error("the record changed at the provider since it was read")]
+    PreconditionFailed,
+    #[error("unsupported by this provider: {0}")]
+    Unsupported(String),
+    /// Timeouts, 5xx, connection failures: worth retrying.
+    #[error("transient provider failure: {0}")]
+    Transient(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Guarantees every implementation gives:
+/// - pages are ordered so that following `next_cursor` from `None` visits every
+///   record that existed throughout the walk exactly once;
+/// - a page holds at most `page_size` records;
+/// - errors are classified (`RateLimited`, `Transient`, ...) so callers can retry.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    async fn fetch_page(
+        &self,
+        integration: &Integration,
+        request: PageRequest,
+    ) -> Result<RecordPage, ProviderError>;
+
+    async fn push(
+        &self,
+        integration: &Integration,
+        request: PushRequest,
+    ) -> Result<PushOutcome, ProviderError>;
+}
+
+/// Providers by the key integrations name them with (`Integration::provider`).
+#[derive(Clone, Default)]
+pub struct ProviderRegistry {
+    providers: HashMap<String, Arc<dyn Provider>>,
+}
+
+impl ProviderRegistry {
+    pub fn with(mut self, key: &str, provider: Arc<dyn Provider>) -> Self {
+        self.providers.insert(key.to_ascii_lowercase(), provider);
+        self
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.get(&key.to_ascii_lowercase()).cloned()
+    }
+}

@@ -1,0 +1,123 @@
+//! The store port, shaped like a document store with a partition key.
+//!
+//! Every document lives in a [`Collection`] and a partition (the tenant); ids are
+//! unique within a partition only, so two tenants may hold the same id without
+//! ever seeing each other's document. Every write returns a new opaque [`ETag`],
+//! and read-modify-write goes through [`DocumentStore::replace`] with the ETag it
+//! read (optimistic concurrency, as Cosmos DB's If-Match).
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::domain::TenantId;
+
+/// Logical containers. Each adapter maps them to its own tables or containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    SyncTasks,
+    Executions,
+    Conflicts,
+    Webhooks,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 4] = [
+        Collection::SyncTasks,
+        Collection::Executions,
+        Collection::Conflicts,
+        Collection::Webhooks,
+    ];
+
+    /// Stable short name, used as the SQLite discriminator and in logs.
+    pub fn key(self) -> &'static str {
+        match self {
+            Collection::SyncTasks => "sync_tasks",
+            Collection::Executions => "executions",
+            Collection::Conflicts => "conflicts",
+            Collection::Webhooks => "webhooks",
+        }
+    }
+}
+
+/// Opaque version token of a stored document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ETag(pub String);
+
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    pub id: String,
+    pub etag: ETag,
+    /// The document as written (adapters may add their own system fields).
+    pub body: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("document not found")]
+    NotFound,
+    #[error("a document with this id already exists")]
+    AlreadyExists,
+    /// The document changed since it was read (the ETag no longer matches).
+    #[error("the document was changed by another writer")]
+    PreconditionFailed,
+    /// The store cannot be reached or refused service; retrying later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Guarantees every implementation gives:
+/// - a write is durable when its future resolves `Ok`;
+/// - operations on one (collection, tenant) never see another tenant's documents;
+/// - `create` fails with `AlreadyExists` rather than overwrite;
+/// - `replace` with a stale ETag fails with `PreconditionFailed` and writes nothing;
+/// - `NotFound` only when the document does not exist in that partition.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + 'static {
+    async fn create(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        body: Value,
+    ) -> Result<ETag, StoreError>;
+
+    async fn read(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, StoreError>;
+
+    /// Replaces the document only if its current ETag is `if_match`.
+    async fn replace(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        body: Value,
+        if_match: &ETag,
+    ) -> Result<ETag, StoreError>;
+
+    /// Creates or overwrites unconditionally; for documents with a single writer.
+    async fn upsert(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        body: Value,
+    ) -> Result<ETag, StoreError>;
+
+    /// Deletes, optionally only if the ETag still matches. Missing is `NotFound`.
+    async fn delete(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+        if_match: Option<&ETag>,
+    ) -> Result<(), StoreError>;
+
+    /// Cheap round trip proving the store answers; used by `/ready`.
+    async fn health(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,235 @@
+//! Typed access to the store port: domain documents in, domain documents out,
+//! and the optimistic-concurrency retry loop for read-modify-write.
+
+use std::sync::Arc;
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::{
+    domain::{SyncConflict, SyncExecution, SyncTask, TenantId, Webhook},
+    ports::store::{Collection, DocumentStore, ETag, StoreError},
+};
+
+/// How often a read-modify-write is retried after losing a race before giving up.
+const MAX_UPDATE_ATTEMPTS: usize = 16;
+
+/// A domain type stored as one document.
+pub trait Document: Serialize + DeserializeOwned + Send + Sync {
+    const COLLECTION: Collection;
+    fn document_id(&self) -> String;
+    fn partition(&self) -> TenantId;
+}
+
+impl Document for SyncTask {
+    const COLLECTION: Collection = Collection::SyncTasks;
+    fn document_id(&self) -> String {
+        self.task_id.to_string()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
+impl Document for SyncExecution {
+    const COLLECTION: Collection = Collection::Executions;
+    fn document_id(&self) -> String {
+        self.execution_id.to_string()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
+impl Document for SyncConflict {
+    const COLLECTION: Collection = Collection::Conflicts;
+    fn document_id(&self) -> String {
+        self.conflict_id.to_string()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
+impl Document for Webhook {
+    const COLLECTION: Collection = Collection::Webhooks;
+    fn document_id(&self) -> String {
+        self.webhook_id.to_string()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
+/// A document with the ETag it was read at.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub doc: T,
+    pub etag: ETag,
+}
+
+#[derive(Clone)]
+pub struct Repository {
+    store: Arc<dyn DocumentStore>,
+}
+
+impl Repository {
+    pub fn new(store: Arc<dyn DocumentStore>) -> Self {
+        Repository { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn DocumentStore> {
+        &self.store
+    }
+
+    pub async fn create<T: Document + Clone>(&self, doc: &T) -> Result<Versioned<T>, StoreError> {
+        let id = doc.document_id();
+        let etag = self
+            .store
+            .create(T::COLLECTION, doc.partition(), &id, to_body(doc, &id)?)
+            .await?;
+        Ok(Versioned {
+            doc: doc.clone(),
+            etag,
+        })
+    }
+
+    pub async fn get<T: Document>(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        let Some(stored) = self.store.read(T::COLLECTION, tenant, id).await? else {
+            return Ok(None);
+        };
+        let doc = serde_json::from_value(stored.body).map_err(|e| {
+            StoreError::Unexpected(anyhow::Error::new(e).context(format!(
+                "stored {} document {id} does not parse",
+                T::COLLECTION.key()
+            )))
+        })?;
+        Ok(Some(Versioned {
+            doc,
+            etag: stored.etag,
+        }))
+    }
+
+    pub async fn upsert<T: Document>(&self, doc: &T) -> Result<ETag, StoreError> {
+        let id = doc.document_id();
+        self.store
+            .upsert(T::COLLECTION, doc.partition(), &id, to_body(doc, &id)?)
+            .await
+    }
+
+    /// Read-modify-write under optimistic concurrency: `change` is applied to a
+    /// fresh read until the conditional write wins (bounded). `change` returns
+    /// `false` to leave the document as it is (no write).
+    pub async fn update<T, F>(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        mut change: F,
+    ) -> Result<Versioned<T>, StoreError>
+    where
+        T: Document,
+        F: FnMut(&mut T) -> bool + Send,
+    {
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let Some(mut current) = self.get::<T>(tenant, id).await? else {
+                return Err(StoreError::NotFound);
+            };
+            if !change(&mut current.doc) {
+                return Ok(current);
+            }
+            let body = to_body(&current.doc, id)?;
+            match self
+                .store
+                .replace(T::COLLECTION, tenant, id, body, &current.etag)
+                .await
+            {
+                Ok(etag) => {
+                    return Ok(Versioned {
+                        doc: current.doc,
+                        etag,
+                    });
+                }
+                Err(StoreError::PreconditionFailed) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::PreconditionFailed)
+    }
+}
+
+/// The stored body is the domain JSON plus the `id` and `tenantId` a document
+/// store needs for addressing and partitioning.
+fn to_body<T: Document>(doc: &T, id: &str) -> Result<Value, StoreError> {
+    let mut body = serde_json::to_value(doc).map_err(|e| StoreError::Unexpected(e.into()))?;
+    if let Value::Object(map) = &mut body {
+        map.insert("id".into(), Value::String(id.to_owned()));
+        map.insert(
+            "tenantId".into(),
+            Value::String(doc.partition().to_string()),
+        );
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{adapters::store::SqliteStore, domain::Direction};
+
+    fn repo() -> (Repository, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        (Repository::new(Arc::new(store)), dir)
+    }
+
+    fn task(tenant: TenantId) -> SyncTask {
+        SyncTask::new_pending(tenant, "int".into(), Direction::Inbound, None, None, None)
+    }
+
+    #[tokio::test]
+    async fn concurrent_counter_updates_are_never_lost() {
+        let (repo, _dir) = repo();
+        let task = task(TenantId::new_v4());
+        repo.create(&task).await.unwrap();
+        let id = task.task_id.to_string();
+        let mut handles = Vec::new();
+        for _ in 0..8 {
+            let (repo, id) = (repo.clone(), id.clone());
+            handles.push(tokio::spawn(async move {
+                for _ in 0..5 {
+                    repo.update::<SyncTask, _>(task.tenant_id, &id, |t| {
+                        t.counters.records_processed += 1;
+                        true
+                    })
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        let stored = repo
+            .get::<SyncTask>(task.tenant_id, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.doc.counters.records_processed, 40);
+    }
+
+    #[tokio::test]
+    async fn a_document_is_invisible_from_another_tenant() {
+        let (repo, _dir) = repo();
+        let task = task(TenantId::new_v4());
+        repo.create(&task).await.unwrap();
+        let other = repo
+            .get::<SyncTask>(TenantId::new_v4(), &task.task_id.to_string())
+            .await
+            .unwrap();
+        assert!(other.is_none());
+    }
+}

@@ -1,0 +1,259 @@
+//! The store port's contract, as executable checks. Every adapter runs all of
+//! them (SQLite in unit tests; Cosmos DB against the emulator). Each check uses
+//! fresh random tenants, so adapters may share one database between checks.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::ports::store::{Collection, DocumentStore, StoreError};
+
+pub async fn run_all(store: &dyn DocumentStore) {
+    create_then_read_returns_the_document(store).await;
+    create_twice_is_already_exists(store).await;
+    reading_a_missing_document_is_none(store).await;
+    tenants_never_see_each_other_even_with_identical_ids(store).await;
+    replace_with_the_current_etag_wins_and_changes_the_etag(store).await;
+    replace_with_a_stale_etag_is_precondition_failed_and_writes_nothing(store).await;
+    replace_of_a_missing_document_is_not_found(store).await;
+    upsert_creates_and_overwrites(store).await;
+    delete_honours_etag_and_reports_missing(store).await;
+    collections_are_separate(store).await;
+    store.health().await.expect("healthy store");
+}
+
+fn doc(id: &str, tenant: Uuid, value: i64) -> serde_json::Value {
+    json!({"id": id, "tenantId": tenant.to_string(), "value": value})
+}
+
+pub async fn create_then_read_returns_the_document(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    let etag = store
+        .create(Collection::SyncTasks, tenant, "a", doc("a", tenant, 1))
+        .await
+        .expect("create");
+    let read = store
+        .read(Collection::SyncTasks, tenant, "a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(read.etag, etag);
+    assert_eq!(read.id, "a");
+    assert_eq!(read.body["value"], 1);
+}
+
+pub async fn create_twice_is_already_exists(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    store
+        .create(Collection::SyncTasks, tenant, "a", doc("a", tenant, 1))
+        .await
+        .unwrap();
+    let second = store
+        .create(Collection::SyncTasks, tenant, "a", doc("a", tenant, 2))
+        .await;
+    assert!(
+        matches!(second, Err(StoreError::AlreadyExists)),
+        "{second:?}"
+    );
+    let read = store
+        .read(Collection::SyncTasks, tenant, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.body["value"], 1, "the first document must survive");
+}
+
+pub async fn reading_a_missing_document_is_none(store: &dyn DocumentStore) {
+    let read = store
+        .read(Collection::SyncTasks, Uuid::new_v4(), "missing")
+        .await
+        .unwrap();
+    assert!(read.is_none());
+}
+
+pub async fn tenants_never_see_each_other_even_with_identical_ids(store: &dyn DocumentStore) {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    store
+        .create(Collection::SyncTasks, a, "same", doc("same", a, 1))
+        .await
+        .unwrap();
+    store
+        .create(Collection::SyncTasks, b, "same", doc("same", b, 2))
+        .await
+        .unwrap();
+    let read_a = store
+        .read(Collection::SyncTasks, a, "same")
+        .await
+        .unwrap()
+        .unwrap();
+    let read_b = store
+        .read(Collection::SyncTasks, b, "same")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read_a.body["value"], 1);
+    assert_eq!(read_b.body["value"], 2);
+    store
+        .delete(Collection::SyncTasks, a, "same", None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .read(Collection::SyncTasks, b, "same")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub async fn replace_with_the_current_etag_wins_and_changes_the_etag(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    let first = store
+        .create(Collection::SyncTasks, tenant, "a", doc("a", tenant, 1))
+        .await
+        .unwrap();
+    let second = store
+        .replace(
+            Collection::SyncTasks,
+            tenant,
+            "a",
+            doc("a", tenant, 2),
+            &first,
+        )
+        .await
+        .expect("replace with current etag");
+    assert_ne!(first, second);
+    let read = store
+        .read(Collection::SyncTasks, tenant, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.body["value"], 2);
+    assert_eq!(read.etag, second);
+}
+
+pub async fn replace_with_a_stale_etag_is_precondition_failed_and_writes_nothing(
+    store: &dyn DocumentStore,
+) {
+    let tenant = Uuid::new_v4();
+    let stale = store
+        .create(Collection::SyncTasks, tenant, "a", doc("a", tenant, 1))
+        .await
+        .unwrap();
+    store
+        .replace(
+            Collection::SyncTasks,
+            tenant,
+            "a",
+            doc("a", tenant, 2),
+            &stale,
+        )
+        .await
+        .unwrap();
+    let lost = store
+        .replace(
+            Collection::SyncTasks,
+            tenant,
+            "a",
+            doc("a", tenant, 3),
+            &stale,
+        )
+        .await;
+    assert!(
+        matches!(lost, Err(StoreError::PreconditionFailed)),
+        "{lost:?}"
+    );
+    let read = store
+        .read(Collection::SyncTasks, tenant, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.body["value"], 2);
+}
+
+pub async fn replace_of_a_missing_document_is_not_found(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    let etag = store
+        .create(Collection::SyncTasks, tenant, "a", doc("a", tenant, 1))
+        .await
+        .unwrap();
+    let result = store
+        .replace(
+            Collection::SyncTasks,
+            tenant,
+            "b",
+            doc("b", tenant, 1),
+            &etag,
+        )
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::NotFound) | Err(StoreError::PreconditionFailed)
+        ),
+        "{result:?}"
+    );
+}
+
+pub async fn upsert_creates_and_overwrites(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    store
+        .upsert(Collection::Executions, tenant, "u", doc("u", tenant, 1))
+        .await
+        .unwrap();
+    store
+        .upsert(Collection::Executions, tenant, "u", doc("u", tenant, 2))
+        .await
+        .unwrap();
+    let read = store
+        .read(Collection::Executions, tenant, "u")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.body["value"], 2);
+}
+
+pub async fn delete_honours_etag_and_reports_missing(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    let stale = store
+        .create(Collection::Webhooks, tenant, "d", doc("d", tenant, 1))
+        .await
+        .unwrap();
+    let current = store
+        .replace(
+            Collection::Webhooks,
+            tenant,
+            "d",
+            doc("d", tenant, 2),
+            &stale,
+        )
+        .await
+        .unwrap();
+    let refused = store
+        .delete(Collection::Webhooks, tenant, "d", Some(&stale))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::PreconditionFailed)),
+        "{refused:?}"
+    );
+    store
+        .delete(Collection::Webhooks, tenant, "d", Some(&current))
+        .await
+        .expect("delete with current etag");
+    let again = store.delete(Collection::Webhooks, tenant, "d", None).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+}
+
+pub async fn collections_are_separate(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    store
+        .create(Collection::Conflicts, tenant, "c", doc("c", tenant, 1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .read(Collection::Webhooks, tenant, "c")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -1,0 +1,135 @@
+//! The real RabbitMQ, as tests see it. A test that cannot reach it fails with a
+//! message saying how to start it; it never passes silently.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub fn rabbitmq_url() -> String {
+    std::env::var("TEST_RABBITMQ_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub async fn connect() -> Connection {
+    let url = rabbitmq_url();
+    Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| {
+            panic!("RabbitMQ is not reachable at {url} ({e}); start it with `rabbitmq-server -detached`")
+        })
+}
+
+/// An exclusive queue bound to `#` on the test's exchange: every event the app
+/// publishes lands here, in publish order.
+pub struct EventObserver {
+    receiver: mpsc::UnboundedReceiver<(String, Value)>,
+    _connection: Connection,
+}
+
+impl EventObserver {
+    pub async fn bind(exchange: &str) -> Self {
+        let connection = connect().await;
+        let channel = connection.create_channel().await.expect("channel");
+        // Declared here too, so the observer may bind before the app starts.
+        channel
+            .exchange_declare(
+                exchange.into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare exchange");
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare observer queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                exchange.into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind observer queue");
+        let mut consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "observer".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let key = delivery.routing_key.to_string();
+                let body: Value = serde_json::from_slice(&delivery.data).expect("events are JSON");
+                if sender.send((key, body)).is_err() {
+                    break;
+                }
+            }
+        });
+        EventObserver {
+            receiver,
+            _connection: connection,
+        }
+    }
+
+    /// Collects events until one of type `last` arrives (inclusive), or fails
+    /// after `timeout`.
+    pub async fn collect_until(&mut self, last: &str, timeout: Duration) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.receiver.recv()).await {
+                Ok(Some((key, body))) => {
+                    let done = key == last;
+                    events.push((key, body));
+                    if done {
+                        return events;
+                    }
+                }
+                Ok(None) => panic!("observer stopped after {} events", events.len()),
+                Err(_) => panic!(
+                    "no `{last}` event within {timeout:?}; got {} events: {:?}",
+                    events.len(),
+                    events.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// Events that arrive within `window` (to prove nothing more was sent).
+    pub async fn drain_for(&mut self, window: Duration) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while let Ok(Some(event)) = tokio::time::timeout(window, self.receiver.recv()).await {
+            events.push(event);
+        }
+        events
+    }
+}

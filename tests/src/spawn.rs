@@ -1,0 +1,220 @@
+//! `spawn_app()`: the real app on port 0, embedded store in a temporary
+//! directory, the real RabbitMQ under names no other test uses.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sync_core::{
+    app::App,
+    auth::TokenIssuer,
+    config::{self, Settings},
+    domain::Integration,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use uuid::Uuid;
+
+use crate::broker::{self, EventObserver};
+
+const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
+
+#[derive(Default)]
+pub struct SpawnOptions {
+    pub integrations: Vec<Integration>,
+    /// Use integration-manager at this URL instead of a local file.
+    pub integration_manager_url: Option<String>,
+    /// Reuse a data directory (restart scenarios); a fresh one otherwise.
+    pub data_dir: Option<std::path::PathBuf>,
+    pub page_size: Option<usize>,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub settings: Settings,
+    pub tokens: TokenIssuer,
+    pub events: EventObserver,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// Settings as the default file gives them, pointed at test resources.
+pub fn test_settings() -> Settings {
+    let mut settings = config::load_from_str(DEFAULT_CONFIG).expect("default config loads");
+    let suffix = Uuid::new_v4().simple().to_string();
+    settings.server.port = 0;
+    settings.server.host = "127.0.0.1".into();
+    settings.server.shutdown_grace_ms = 5_000;
+    settings.cosmos_db.endpoint = None;
+    settings.services.integration_manager.url = None;
+    settings.rabbitmq.url = Some(broker::rabbitmq_url());
+    settings.rabbitmq.exchange = format!("it.events.{suffix}");
+    settings.rabbitmq.queue = format!("it.service.{suffix}");
+    settings.rabbitmq.dead_letter_exchange = format!("it.dlx.{suffix}");
+    settings.rabbitmq.dead_letter_queue = format!("it.dlq.{suffix}");
+    settings.rabbitmq.queue_expires_ms = 60_000;
+    settings
+}
+
+pub async fn spawn_app(options: SpawnOptions) -> TestApp {
+    let mut settings = test_settings();
+    let mut dirs = Vec::new();
+    settings.storage.data_dir = match options.data_dir {
+        Some(dir) => dir.display().to_string(),
+        None => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().display().to_string();
+            dirs.push(dir);
+            path
+        }
+    };
+    let files = tempfile::tempdir().expect("temp dir");
+    let integrations_file = files.path().join("integrations.yaml");
+    let yaml = serde_json::to_string(&serde_json::json!({"integrations": options.integrations}))
+        .expect("integrations serialise");
+    // JSON is YAML, so the file reads as the shipped one does.
+    std::fs::write(&integrations_file, yaml).expect("write integrations file");
+    settings.storage.integrations_file = integrations_file.display().to_string();
+    dirs.push(files);
+    settings.services.integration_manager.url = options.integration_manager_url;
+    if let Some(page_size) = options.page_size {
+        settings.sync_limits.page_size = page_size;
+    }
+
+    let events = EventObserver::bind(&settings.rabbitmq.exchange).await;
+    let app = App::build(settings.clone()).await.expect("app builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let address = format!("http://{}", listener.local_addr().expect("local addr"));
+    let (shutdown, on_shutdown) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async move {
+        let _ = on_shutdown.await;
+    }));
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        tokens: TokenIssuer::new(&settings.jwt),
+        settings,
+        events,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        _dirs: dirs,
+    }
+}
+
+impl TestApp {
+    pub fn token_for(&self, tenant: Uuid) -> String {
+        self.tokens
+            .mint("test-user", Some(tenant), Duration::from_secs(600))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request with a valid token and tenant header for `tenant`.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        tenant: Uuid,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(self.token_for(tenant))
+            .header("X-Tenant-ID", tenant.to_string())
+    }
+
+    pub async fn trigger(&self, tenant: Uuid, body: Value) -> reqwest::Response {
+        self.authed(reqwest::Method::POST, "/api/v1/sync/trigger", tenant)
+            .json(&body)
+            .send()
+            .await
+            .expect("trigger request")
+    }
+
+    /// Triggers an inbound sync and returns its task id.
+    pub async fn trigger_inbound(&self, tenant: Uuid, integration_id: &str) -> String {
+        let response = self
+            .trigger(
+                tenant,
+                serde_json::json!({"integrationId": integration_id, "direction": "inbound"}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            202,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        let body: Value = response.json().await.expect("json");
+        body["taskId"].as_str().expect("taskId").to_owned()
+    }
+
+    pub async fn get_task(&self, tenant: Uuid, task_id: &str) -> Value {
+        let response = self
+            .authed(
+                reqwest::Method::GET,
+                &format!("/api/v1/sync/tasks/{task_id}"),
+                tenant,
+            )
+            .send()
+            .await
+            .expect("get task");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("json")
+    }
+
+    /// Polls the task until it reaches a terminal status.
+    pub async fn wait_for_task_end(&self, tenant: Uuid, task_id: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let task = self.get_task(tenant, task_id).await;
+            if matches!(
+                task["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            ) {
+                return task;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task did not end within {timeout:?}: {task}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it to drain.
+    pub async fn shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    /// Removes the exchanges this test declared (queues expire by themselves).
+    pub async fn cleanup(mut self) {
+        self.shutdown().await;
+        let connection = broker::connect().await;
+        let channel = connection.create_channel().await.expect("channel");
+        for exchange in [
+            &self.settings.rabbitmq.exchange,
+            &self.settings.rabbitmq.dead_letter_exchange,
+        ] {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), Default::default())
+                .await;
+        }
+        for queue in [
+            &self.settings.rabbitmq.queue,
+            &self.settings.rabbitmq.dead_letter_queue,
+        ] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), Default::default())
+                .await;
+        }
+    }
+}
