@@ -12,14 +12,17 @@ use crate::{
         bus::{InProcessBus, RabbitMqBus},
         directory::{FileDirectory, IntegrationManagerClient},
         provider::SandboxProvider,
-        store::SqliteStore,
+        store::{CosmosStore, CosmosStoreOptions, SqliteStore},
     },
     auth::{TokenIssuer, TokenVerifier},
-    config::Settings,
+    config::{CosmosSettings, Settings},
     domain::events::EventFactory,
-    engine::{EngineSettings, SyncEngine},
+    engine::{
+        EngineSettings, SyncEngine,
+        limits::{LimitSettings, SyncLimiter},
+    },
     http::{AppState, HealthCheck},
-    ports::{DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
+    ports::{Collection, DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
     repository::Repository,
 };
 
@@ -50,13 +53,22 @@ impl App {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         });
-        let store = build_store(&settings)?;
+        let store = build_store(&settings).await?;
         let (bus, in_process_bus) = build_bus(&settings).await?;
         let directory = build_directory(&settings)?;
         let providers =
             ProviderRegistry::default().with("sandbox", Arc::new(SandboxProvider::default()));
+        let repo = Repository::new(store.clone());
+        let limiter = SyncLimiter::new(
+            repo.clone(),
+            LimitSettings {
+                max_concurrent_per_tenant: settings.sync_limits.max_concurrent_syncs_per_tenant,
+                min_interval: Duration::from_secs(settings.sync_limits.min_interval_minutes * 60),
+                lease_ttl: Duration::from_millis(settings.sync_limits.lease_ttl_ms),
+            },
+        );
         let engine = SyncEngine::new(
-            Repository::new(store.clone()),
+            repo,
             bus.clone(),
             directory,
             providers,
@@ -66,6 +78,7 @@ impl App {
                 batch_threshold: settings.mapping.batch_threshold,
                 batch_size: settings.mapping.batch_size,
             },
+            limiter,
         );
         let health_checks: Vec<Arc<dyn HealthCheck>> =
             vec![Arc::new(StoreHealth(store)), Arc::new(BusHealth(bus))];
@@ -111,18 +124,47 @@ impl App {
     }
 }
 
-fn build_store(settings: &Settings) -> Result<Arc<dyn DocumentStore>, BootstrapError> {
-    if settings.cosmos_db.endpoint.is_some() {
-        return Err(BootstrapError::Store(
-            "COSMOS_DB_ENDPOINT is set, but this build has no Cosmos DB adapter yet; \
-             unset it to use the embedded SQLite store"
-                .into(),
-        ));
+async fn build_store(settings: &Settings) -> Result<Arc<dyn DocumentStore>, BootstrapError> {
+    if let Some(options) = cosmos_options(&settings.cosmos_db) {
+        let store = CosmosStore::connect(options)
+            .await
+            .map_err(|e| BootstrapError::Store(e.to_string()))?;
+        tracing::info!(database = %store.database_id(), "using Azure Cosmos DB");
+        return Ok(Arc::new(store));
     }
     let store = SqliteStore::open_in_dir(&settings.storage.data_dir)
         .map_err(|e| BootstrapError::Store(e.to_string()))?;
     tracing::info!(path = %store.path().display(), "using the embedded SQLite store");
     Ok(Arc::new(store))
+}
+
+/// Cosmos DB options when an endpoint is configured (validation guarantees the key).
+pub fn cosmos_options(cosmos: &CosmosSettings) -> Option<CosmosStoreOptions> {
+    let endpoint = cosmos.endpoint.clone()?;
+    let key = cosmos.key.clone()?;
+    let names = &cosmos.containers;
+    let containers = Collection::ALL
+        .into_iter()
+        .map(|collection| {
+            let name = match collection {
+                Collection::SyncTasks => &names.sync_tasks,
+                Collection::Executions => &names.executions,
+                Collection::Conflicts => &names.conflicts,
+                Collection::Webhooks => &names.webhooks,
+                Collection::Leases => &names.leases,
+            };
+            (collection, name.clone())
+        })
+        .collect();
+    Some(CosmosStoreOptions {
+        endpoint,
+        key,
+        database_id: cosmos.database_id.clone(),
+        containers,
+        create_if_missing: cosmos.create_containers,
+        region: cosmos.region.clone(),
+        allow_http2: cosmos.allow_http2,
+    })
 }
 
 async fn build_bus(

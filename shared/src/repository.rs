@@ -114,6 +114,20 @@ impl Repository {
         }))
     }
 
+    /// Replaces the document only if it is still at `etag`.
+    pub async fn replace<T: Document>(&self, doc: &T, etag: &ETag) -> Result<ETag, StoreError> {
+        let id = doc.document_id();
+        self.store
+            .replace(
+                T::COLLECTION,
+                doc.partition(),
+                &id,
+                to_body(doc, &id)?,
+                etag,
+            )
+            .await
+    }
+
     pub async fn upsert<T: Document>(&self, doc: &T) -> Result<ETag, StoreError> {
         let id = doc.document_id();
         self.store

@@ -31,3 +31,17 @@ async fn unknown_routes_answer_404_in_the_error_shape() {
     assert_eq!(body["error"]["code"], "not_found");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn ready_checks_cosmos_db_when_it_is_the_store() {
+    let app = spawn_app(SpawnOptions {
+        cosmos: true,
+        ..Default::default()
+    })
+    .await;
+    let ready = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["store"]["status"], "up");
+    app.cleanup().await;
+}

@@ -3,6 +3,7 @@
 //! that captures every event the app publishes.
 
 pub mod broker;
+pub mod cosmos;
 pub mod fixtures;
 pub mod spawn;
 

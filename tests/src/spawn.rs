@@ -25,6 +25,12 @@ pub struct SpawnOptions {
     /// Reuse a data directory (restart scenarios); a fresh one otherwise.
     pub data_dir: Option<std::path::PathBuf>,
     pub page_size: Option<usize>,
+    /// Use a fresh database on the Cosmos DB emulator instead of SQLite.
+    pub cosmos: bool,
+    /// Share another instance's store, exchange and queues (a second instance).
+    pub like: Option<Settings>,
+    /// Last adjustments to the settings.
+    pub tweak: Option<fn(&mut Settings)>,
 }
 
 pub struct TestApp {
@@ -53,19 +59,35 @@ pub fn test_settings() -> Settings {
     settings.rabbitmq.dead_letter_exchange = format!("it.dlx.{suffix}");
     settings.rabbitmq.dead_letter_queue = format!("it.dlq.{suffix}");
     settings.rabbitmq.queue_expires_ms = 60_000;
+    // Most tests trigger the same integration more than once.
+    settings.sync_limits.min_interval_minutes = 0;
     settings
 }
 
 pub async fn spawn_app(options: SpawnOptions) -> TestApp {
-    let mut settings = test_settings();
     let mut dirs = Vec::new();
-    settings.storage.data_dir = match options.data_dir {
-        Some(dir) => dir.display().to_string(),
+    let mut settings = match options.like {
+        Some(settings) => settings,
         None => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().display().to_string();
-            dirs.push(dir);
-            path
+            let mut settings = test_settings();
+            settings.storage.data_dir = match options.data_dir {
+                Some(dir) => dir.display().to_string(),
+                None => {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let path = dir.path().display().to_string();
+                    dirs.push(dir);
+                    path
+                }
+            };
+            if options.cosmos {
+                settings.cosmos_db.endpoint = Some(crate::cosmos::emulator_endpoint());
+                settings.cosmos_db.key = Some(secrecy::SecretString::from(
+                    crate::cosmos::EMULATOR_KEY.to_owned(),
+                ));
+                settings.cosmos_db.database_id = format!("it-{}", Uuid::new_v4().simple());
+                settings.cosmos_db.allow_http2 = false;
+            }
+            settings
         }
     };
     let files = tempfile::tempdir().expect("temp dir");
@@ -79,6 +101,9 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     settings.services.integration_manager.url = options.integration_manager_url;
     if let Some(page_size) = options.page_size {
         settings.sync_limits.page_size = page_size;
+    }
+    if let Some(tweak) = options.tweak {
+        tweak(&mut settings);
     }
 
     let events = EventObserver::bind(&settings.rabbitmq.exchange).await;

@@ -59,6 +59,9 @@ pub struct CosmosSettings {
     #[serde(default, deserialize_with = "empty_secret_as_none")]
     pub key: Option<SecretString>,
     pub database_id: String,
+    pub create_containers: bool,
+    pub region: String,
+    pub allow_http2: bool,
     pub containers: CosmosContainers,
 }
 
@@ -68,6 +71,7 @@ pub struct CosmosContainers {
     pub executions: String,
     pub conflicts: String,
     pub webhooks: String,
+    pub leases: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +133,8 @@ pub struct SyncLimits {
     pub max_records_per_sync: u64,
     pub min_interval_minutes: u64,
     pub max_concurrent_syncs_per_tenant: u32,
+    /// How long a running sync's concurrency slot survives without a heartbeat.
+    pub lease_ttl_ms: u64,
     pub page_size: usize,
 }
 

@@ -48,6 +48,9 @@ impl Settings {
                 "must be greater than 0",
             );
         }
+        if self.sync_limits.lease_ttl_ms < 3_000 {
+            return invalid("sync_limits.lease_ttl_ms", "must be at least 3000");
+        }
         if self.rabbitmq.exchange.is_empty() {
             return invalid("rabbitmq.exchange", "must not be empty");
         }

@@ -1,5 +1,6 @@
 //! One error type per engine operation.
 
+use super::limits::LimitRejection;
 use crate::{
     domain::Direction,
     ports::{ProviderError, PublishError, StoreError},
@@ -21,6 +22,8 @@ pub enum TriggerError {
     NoEntities(String),
     #[error("the integration directory is unavailable: {0}")]
     DirectoryUnavailable(String),
+    #[error(transparent)]
+    Limited(#[from] LimitRejection),
     #[error("the task store failed: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -40,6 +43,10 @@ pub enum GetTaskError {
 pub enum RunError {
     #[error("interrupted: the service is shutting down")]
     Interrupted,
+    #[error("the run lost its concurrency lease (it could not be renewed in time)")]
+    LeaseLost,
+    #[error("the task is not pending; another run has it")]
+    AlreadyStarted,
     #[error("provider error: {0}")]
     Provider(#[from] ProviderError),
     #[error("publishing events failed: {0}")]

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     RunError, SyncEngine,
+    limits::SlotLease,
     publisher::{Outgoing, PublishContext, RecordPublisher},
 };
 use crate::{
@@ -19,13 +20,39 @@ use crate::{
 
 impl SyncEngine {
     /// Runs a pending task to its end and records how it ended. Never panics on
-    /// provider, bus or store failures: they end the task as `failed`.
+    /// provider, bus or store failures: they end the task as `failed`. The slot
+    /// lease is kept alive meanwhile and released only after the end event is
+    /// out, so observers never see more runs than the limit.
     pub(super) async fn execute(
         self: Arc<Self>,
         task: SyncTask,
         integration: Integration,
         entities: Vec<String>,
-        cancel: CancellationToken,
+        lease: SlotLease,
+        shutdown: CancellationToken,
+    ) {
+        let lease_lost = CancellationToken::new();
+        let heartbeat = tokio::spawn(keep_leased(
+            self.limiter.clone(),
+            lease.clone(),
+            lease_lost.clone(),
+        ));
+        let signals = RunSignals {
+            shutdown,
+            lease_lost,
+        };
+        self.execute_leased(task, integration, entities, &signals)
+            .await;
+        heartbeat.abort();
+        self.limiter.release(&lease).await;
+    }
+
+    async fn execute_leased(
+        &self,
+        task: SyncTask,
+        integration: Integration,
+        entities: Vec<String>,
+        signals: &RunSignals,
     ) {
         let execution =
             SyncExecution::start(task.task_id, task.tenant_id, task.integration_id.clone());
@@ -42,9 +69,13 @@ impl SyncEngine {
                     &integration,
                     &entities,
                     &metadata,
-                    &cancel,
+                    signals,
                 )
                 .await
+            }
+            Err(RunError::AlreadyStarted) => {
+                tracing::warn!("task already started elsewhere; this run stands down");
+                return;
             }
             Err(e) => Err(e),
         };
@@ -57,17 +88,25 @@ impl SyncEngine {
         execution: &SyncExecution,
         metadata: &EventMetadata,
     ) -> Result<(), RunError> {
-        self.repo.create(execution).await?;
         let execution_id = execution.execution_id;
+        // Compare-and-set pending -> running: of two runs of one task, one wins.
+        let mut claimed = false;
         self.repo
             .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
-                t.status = TaskStatus::Running;
-                t.started_at = Some(Utc::now());
-                t.updated_at = Utc::now();
-                t.execution_id = Some(execution_id);
-                true
+                claimed = t.status == TaskStatus::Pending;
+                if claimed {
+                    t.status = TaskStatus::Running;
+                    t.started_at = Some(Utc::now());
+                    t.updated_at = Utc::now();
+                    t.execution_id = Some(execution_id);
+                }
+                claimed
             })
             .await?;
+        if !claimed {
+            return Err(RunError::AlreadyStarted);
+        }
+        self.repo.create(execution).await?;
         let started = self.events.build(
             types::SYNC_STARTED,
             task.tenant_id,
@@ -91,7 +130,7 @@ impl SyncEngine {
         integration: &Integration,
         entities: &[String],
         metadata: &EventMetadata,
-        cancel: &CancellationToken,
+        signals: &RunSignals,
     ) -> Result<RecordCounters, RunError> {
         let provider = self.providers.get(&integration.provider).ok_or_else(|| {
             RunError::Provider(crate::ports::ProviderError::Unsupported(
@@ -119,7 +158,8 @@ impl SyncEngine {
                 };
                 let page = tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => return Err(RunError::Interrupted),
+                    _ = signals.shutdown.cancelled() => return Err(RunError::Interrupted),
+                    _ = signals.lease_lost.cancelled() => return Err(RunError::LeaseLost),
                     page = fetch(provider.as_ref(), integration, request) => page?,
                 };
                 let outgoing = publisher.add_page(page.records);
@@ -232,6 +272,38 @@ impl SyncEngine {
         }
         tracing::info!(status = ?status, records = counters.records_processed, "sync ended");
     }
+}
+
+/// Why a run must stop early.
+struct RunSignals {
+    shutdown: CancellationToken,
+    lease_lost: CancellationToken,
+}
+
+/// Renews the slot lease at a third of its lifetime; signals `lost` when it
+/// cannot (another run took the slot, or the store stayed down past expiry).
+async fn keep_leased(
+    limiter: super::limits::SyncLimiter,
+    lease: SlotLease,
+    lost: CancellationToken,
+) {
+    let ttl = limiter.settings().lease_ttl;
+    let mut last_renewed = tokio::time::Instant::now();
+    let mut ticks = tokio::time::interval(ttl / 3);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match limiter.renew(&lease, Utc::now()).await {
+            Ok(true) => last_renewed = tokio::time::Instant::now(),
+            Ok(false) => break,
+            Err(e) if last_renewed.elapsed() < ttl => {
+                tracing::warn!(error = %e, "cannot renew the sync lease; retrying");
+            }
+            Err(_) => break,
+        }
+    }
+    tracing::warn!(slot = %lease.slot_id, "the sync lost its concurrency lease");
+    lost.cancel();
 }
 
 async fn fetch(

@@ -3,11 +3,13 @@
 
 mod errors;
 mod inbound;
+pub mod limits;
 mod publisher;
 mod runner;
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -20,6 +22,7 @@ use crate::{
 };
 
 pub use errors::{GetTaskError, RunError, TriggerError};
+use limits::{LimitError, SyncLimiter};
 pub use runner::TaskRunner;
 
 /// Tunables of a run, from `sync_limits` and `mapping`.
@@ -50,6 +53,7 @@ pub struct SyncEngine {
     providers: ProviderRegistry,
     events: EventFactory,
     settings: EngineSettings,
+    limiter: SyncLimiter,
     runner: TaskRunner,
 }
 
@@ -61,8 +65,10 @@ impl SyncEngine {
         providers: ProviderRegistry,
         events: EventFactory,
         settings: EngineSettings,
+        limiter: SyncLimiter,
     ) -> Arc<Self> {
         Arc::new(SyncEngine {
+            limiter,
             repo,
             bus,
             directory,
@@ -77,8 +83,9 @@ impl SyncEngine {
         &self.runner
     }
 
-    /// Validates the request, records a pending task and starts it in the
-    /// background. Returns as soon as the task is stored.
+    /// Validates the request, claims a concurrency slot and the integration's
+    /// interval (refusing when a limit is reached), records a pending task and
+    /// starts it in the background. Returns as soon as the task is stored.
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, integration_id = %request.integration_id))]
     pub async fn trigger(
         self: &Arc<Self>,
@@ -103,7 +110,19 @@ impl SyncEngine {
             request.filters,
             request.triggered_by,
         );
-        self.repo.create(&task).await?;
+        let lease = match self
+            .limiter
+            .acquire(tenant, &task.integration_id, task.task_id, Utc::now())
+            .await
+        {
+            Ok(lease) => lease,
+            Err(LimitError::Rejected(why)) => return Err(why.into()),
+            Err(LimitError::Store(e)) => return Err(e.into()),
+        };
+        if let Err(e) = self.repo.create(&task).await {
+            self.limiter.release(&lease).await;
+            return Err(e.into());
+        }
         tracing::info!(task_id = %task.task_id, "sync task created");
 
         let engine = Arc::clone(self);
@@ -113,7 +132,7 @@ impl SyncEngine {
         self.runner.spawn(
             async move {
                 engine
-                    .execute(run_task, integration, entities, cancel)
+                    .execute(run_task, integration, entities, lease, cancel)
                     .await
             }
             .instrument(span),

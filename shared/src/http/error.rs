@@ -9,7 +9,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::engine::{GetTaskError, TriggerError};
+use crate::engine::{GetTaskError, TriggerError, limits::LimitRejection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,6 +27,12 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    #[error("{message}")]
+    TooManyRequests {
+        code: &'static str,
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -49,6 +55,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
@@ -69,11 +76,23 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
+        let mut response = (
             status,
             Json(json!({"error": {"code": code, "message": message}})),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::TooManyRequests {
+            retry_after: Some(after),
+            ..
+        } = &self
+        {
+            // Whole seconds, rounded up, as Retry-After requires.
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.max(1).into());
+        }
+        response
     }
 }
 
@@ -94,6 +113,20 @@ impl From<TriggerError> for ApiError {
                 ApiError::Unprocessable("entity_not_mapped", e.to_string())
             }
             TriggerError::DirectoryUnavailable(_) => ApiError::Unavailable(e.to_string()),
+            TriggerError::Limited(LimitRejection::TooManyConcurrent { .. }) => {
+                ApiError::TooManyRequests {
+                    code: "concurrency_limit",
+                    message: e.to_string(),
+                    retry_after: None,
+                }
+            }
+            TriggerError::Limited(LimitRejection::TooSoon { retry_after, .. }) => {
+                ApiError::TooManyRequests {
+                    code: "sync_interval",
+                    message: e.to_string(),
+                    retry_after: Some(retry_after),
+                }
+            }
             TriggerError::Store(_) => ApiError::Unavailable(e.to_string()),
             TriggerError::Unexpected(cause) => ApiError::Internal(cause),
         }

@@ -11,4 +11,6 @@ pub use integration_directory::{DirectoryError, IntegrationDirectory};
 pub use provider::{
     PageRequest, Provider, ProviderError, ProviderRegistry, PushRequest, RecordPage,
 };
-pub use store::{Collection, DocumentStore, ETag, StoreError, StoredDocument};
+pub use store::{
+    Collection, DocumentStore, ETag, Filter, FilterOp, Query, QueryPage, StoreError, StoredDocument,
+};

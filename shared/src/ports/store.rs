@@ -18,14 +18,17 @@ pub enum Collection {
     Executions,
     Conflicts,
     Webhooks,
+    /// Concurrency slots and interval marks that enforce limits across instances.
+    Leases,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 4] = [
+    pub const ALL: [Collection; 5] = [
         Collection::SyncTasks,
         Collection::Executions,
         Collection::Conflicts,
         Collection::Webhooks,
+        Collection::Leases,
     ];
 
     /// Stable short name, used as the SQLite discriminator and in logs.
@@ -35,6 +38,7 @@ impl Collection {
             Collection::Executions => "executions",
             Collection::Conflicts => "conflicts",
             Collection::Webhooks => "webhooks",
+            Collection::Leases => "leases",
         }
     }
 }
@@ -51,6 +55,67 @@ pub struct StoredDocument {
     pub body: Value,
 }
 
+/// A filter on a top-level field of the documents. Field names come from code,
+/// never from callers; values are always bound as parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub field: &'static str,
+    pub op: FilterOp,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Gte,
+    Lte,
+}
+
+impl Filter {
+    pub fn eq(field: &'static str, value: impl Into<Value>) -> Self {
+        Filter {
+            field,
+            op: FilterOp::Eq,
+            value: value.into(),
+        }
+    }
+    pub fn gte(field: &'static str, value: impl Into<Value>) -> Self {
+        Filter {
+            field,
+            op: FilterOp::Gte,
+            value: value.into(),
+        }
+    }
+    pub fn lte(field: &'static str, value: impl Into<Value>) -> Self {
+        Filter {
+            field,
+            op: FilterOp::Lte,
+            value: value.into(),
+        }
+    }
+}
+
+/// Documents of one partition matching every filter, ordered by `order_by`
+/// (then by id, so the order is total).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub filters: Vec<Filter>,
+    pub order_by: &'static str,
+    pub descending: bool,
+}
+
+/// One page of a query; `continuation` resumes after its last document.
+#[derive(Debug, Clone)]
+pub struct QueryPage {
+    pub documents: Vec<StoredDocument>,
+    pub continuation: Option<String>,
+}
+
+/// Whether a field name is safe to place in query text.
+pub fn is_safe_field(field: &str) -> bool {
+    !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("document not found")]
@@ -63,6 +128,9 @@ pub enum StoreError {
     /// The store cannot be reached or refused service; retrying later may work.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A continuation token this store did not issue, or a malformed query.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -117,6 +185,16 @@ pub trait DocumentStore: Send + Sync + 'static {
         id: &str,
         if_match: Option<&ETag>,
     ) -> Result<(), StoreError>;
+
+    /// One page of at most `max_items` documents of `tenant`'s partition.
+    async fn query(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        query: &Query,
+        max_items: usize,
+        continuation: Option<&str>,
+    ) -> Result<QueryPage, StoreError>;
 
     /// Cheap round trip proving the store answers; used by `/ready`.
     async fn health(&self) -> Result<(), StoreError>;

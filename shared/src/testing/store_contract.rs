@@ -5,7 +5,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::ports::store::{Collection, DocumentStore, StoreError};
+use crate::ports::store::{Collection, DocumentStore, Filter, Query, StoreError};
 
 pub async fn run_all(store: &dyn DocumentStore) {
     create_then_read_returns_the_document(store).await;
@@ -18,6 +18,9 @@ pub async fn run_all(store: &dyn DocumentStore) {
     upsert_creates_and_overwrites(store).await;
     delete_honours_etag_and_reports_missing(store).await;
     collections_are_separate(store).await;
+    queries_filter_order_and_page_within_one_tenant(store).await;
+    a_forged_continuation_token_is_refused(store).await;
+    racing_read_modify_writes_lose_no_update(store).await;
     store.health().await.expect("healthy store");
 }
 
@@ -255,5 +258,164 @@ pub async fn collections_are_separate(store: &dyn DocumentStore) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+pub async fn queries_filter_order_and_page_within_one_tenant(store: &dyn DocumentStore) {
+    let (tenant, stranger) = (Uuid::new_v4(), Uuid::new_v4());
+    for i in 0..7 {
+        let id = format!("t{i}");
+        let body = json!({"id": id, "tenantId": tenant.to_string(), "status": if i % 2 == 0 { "done" } else { "open" },
+                          "createdAt": format!("2026-01-0{}T00:00:00Z", i + 1), "n": i});
+        store
+            .create(Collection::SyncTasks, tenant, &id, body)
+            .await
+            .unwrap();
+        // Same ids and values in another tenant: must never appear.
+        let body = json!({"id": id, "tenantId": stranger.to_string(), "status": "done",
+                          "createdAt": format!("2026-01-0{}T00:00:00Z", i + 1), "n": i});
+        store
+            .create(Collection::SyncTasks, stranger, &id, body)
+            .await
+            .unwrap();
+    }
+    let query = Query {
+        filters: vec![Filter::eq("status", "done")],
+        order_by: "createdAt",
+        descending: true,
+    };
+    let mut seen = Vec::new();
+    let mut continuation: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .query(
+                Collection::SyncTasks,
+                tenant,
+                &query,
+                3,
+                continuation.as_deref(),
+            )
+            .await
+            .expect("query");
+        pages += 1;
+        assert!(page.documents.len() <= 3);
+        for doc in &page.documents {
+            assert_eq!(doc.body["tenantId"], tenant.to_string());
+            seen.push(doc.body["n"].as_i64().unwrap());
+        }
+        match page.continuation {
+            Some(next) => continuation = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(seen, [6, 4, 2, 0], "filtered, newest first, each once");
+
+    let range = Query {
+        filters: vec![
+            Filter::gte("createdAt", "2026-01-03T00:00:00Z"),
+            Filter::lte("createdAt", "2026-01-05T00:00:00Z"),
+        ],
+        order_by: "createdAt",
+        descending: false,
+    };
+    let page = store
+        .query(Collection::SyncTasks, tenant, &range, 50, None)
+        .await
+        .unwrap();
+    let ns: Vec<i64> = page
+        .documents
+        .iter()
+        .map(|d| d.body["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ns, [2, 3, 4]);
+    assert!(page.continuation.is_none(), "{:?}", page.continuation);
+
+    let empty = store
+        .query(Collection::SyncTasks, Uuid::new_v4(), &query, 10, None)
+        .await
+        .unwrap();
+    assert!(empty.documents.is_empty() && empty.continuation.is_none());
+}
+
+pub async fn a_forged_continuation_token_is_refused(store: &dyn DocumentStore) {
+    let query = Query {
+        filters: vec![],
+        order_by: "createdAt",
+        descending: false,
+    };
+    let result = store
+        .query(
+            Collection::SyncTasks,
+            Uuid::new_v4(),
+            &query,
+            10,
+            Some("not-a-token"),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::InvalidQuery(_))),
+        "{result:?}"
+    );
+}
+
+/// Eight writers increment one counter five times each through read + If-Match
+/// replace, retrying lost races: every increment must survive.
+pub async fn racing_read_modify_writes_lose_no_update(store: &dyn DocumentStore) {
+    let tenant = Uuid::new_v4();
+    store
+        .create(
+            Collection::SyncTasks,
+            tenant,
+            "counter",
+            doc("counter", tenant, 0),
+        )
+        .await
+        .unwrap();
+    let writer = || async {
+        let mut lost_races = 0;
+        for _ in 0..5 {
+            loop {
+                let current = store
+                    .read(Collection::SyncTasks, tenant, "counter")
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let next = doc(
+                    "counter",
+                    tenant,
+                    current.body["value"].as_i64().unwrap() + 1,
+                );
+                match store
+                    .replace(
+                        Collection::SyncTasks,
+                        tenant,
+                        "counter",
+                        next,
+                        &current.etag,
+                    )
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(StoreError::PreconditionFailed) => lost_races += 1,
+                    Err(other) => panic!("replace failed: {other}"),
+                }
+            }
+        }
+        lost_races
+    };
+    let lost: usize = futures::future::join_all((0..8).map(|_| writer()))
+        .await
+        .into_iter()
+        .sum();
+    let read = store
+        .read(Collection::SyncTasks, tenant, "counter")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.body["value"], 40,
+        "updates were lost ({lost} races were retried)"
     );
 }

@@ -16,7 +16,10 @@ use uuid::Uuid;
 
 use crate::{
     domain::TenantId,
-    ports::store::{Collection, DocumentStore, ETag, StoreError, StoredDocument},
+    ports::store::{
+        Collection, DocumentStore, ETag, FilterOp, Query, QueryPage, StoreError, StoredDocument,
+        is_safe_field,
+    },
 };
 
 const SCHEMA: &str = "
@@ -257,6 +260,53 @@ impl DocumentStore for SqliteStore {
         .await
     }
 
+    async fn query(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        query: &Query,
+        max_items: usize,
+        continuation: Option<&str>,
+    ) -> Result<QueryPage, StoreError> {
+        let (sql, params) = build_query(collection, tenant, query, max_items, continuation)?;
+        let order_by = query.order_by;
+        self.with_conn(move |conn| {
+            let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(params.iter()), |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(unexpected)?;
+            let mut documents = Vec::new();
+            for row in rows {
+                let (id, etag, body) = row.map_err(unexpected)?;
+                let body: Value =
+                    serde_json::from_str(&body).map_err(|e| StoreError::Unexpected(e.into()))?;
+                documents.push(StoredDocument {
+                    id,
+                    etag: ETag(etag),
+                    body,
+                });
+            }
+            // One extra row was asked for: it tells whether another page exists.
+            let more = documents.len() > max_items;
+            documents.truncate(max_items);
+            let continuation = match documents.last() {
+                Some(last) if more => Some(encode_continuation(&last.body[order_by], &last.id)),
+                _ => None,
+            };
+            Ok(QueryPage {
+                documents,
+                continuation,
+            })
+        })
+        .await
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))
@@ -264,6 +314,103 @@ impl DocumentStore for SqliteStore {
         })
         .await
     }
+}
+
+const CONTINUATION_PREFIX: &str = "sqlite:";
+
+/// Keyset continuation: the sort value and id of the last document returned.
+fn encode_continuation(order_value: &Value, id: &str) -> String {
+    format!(
+        "{CONTINUATION_PREFIX}{}",
+        serde_json::json!([order_value, id])
+    )
+}
+
+fn decode_continuation(token: &str) -> Result<(Value, String), StoreError> {
+    let invalid = || StoreError::InvalidQuery("the continuation token is not valid".into());
+    let json = token
+        .strip_prefix(CONTINUATION_PREFIX)
+        .ok_or_else(invalid)?;
+    let (value, id): (Value, String) = serde_json::from_str(json).map_err(|_| invalid())?;
+    Ok((value, id))
+}
+
+fn sql_value(value: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as Sql;
+    match value {
+        Value::Null => Sql::Null,
+        Value::Bool(b) => Sql::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Sql::Integer)
+            .unwrap_or_else(|| Sql::Real(n.as_f64().unwrap_or(f64::NAN))),
+        Value::String(s) => Sql::Text(s.clone()),
+        other => Sql::Text(other.to_string()),
+    }
+}
+
+/// Builds the SQL text from code-supplied field names (checked) and binds every
+/// value as a parameter.
+fn build_query(
+    collection: Collection,
+    tenant: TenantId,
+    query: &Query,
+    max_items: usize,
+    continuation: Option<&str>,
+) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
+    use rusqlite::types::Value as Sql;
+    let fields = query
+        .filters
+        .iter()
+        .map(|f| f.field)
+        .chain([query.order_by]);
+    if let Some(bad) = fields.clone().find(|f| !is_safe_field(f)) {
+        return Err(StoreError::InvalidQuery(format!(
+            "field `{bad}` cannot be queried"
+        )));
+    }
+    let mut sql = String::from(
+        "SELECT id, etag, body FROM documents WHERE collection = ?1 AND tenant_id = ?2",
+    );
+    let mut params = vec![
+        Sql::Text(collection.key().into()),
+        Sql::Text(tenant.to_string()),
+    ];
+    for filter in &query.filters {
+        params.push(sql_value(&filter.value));
+        let op = match filter.op {
+            FilterOp::Eq => "=",
+            FilterOp::Gte => ">=",
+            FilterOp::Lte => "<=",
+        };
+        sql.push_str(&format!(
+            " AND json_extract(body, '$.{}') {op} ?{}",
+            filter.field,
+            params.len()
+        ));
+    }
+    let order = format!("json_extract(body, '$.{}')", query.order_by);
+    let (after, direction) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(token) = continuation {
+        let (value, id) = decode_continuation(token)?;
+        params.push(sql_value(&value));
+        let v = params.len();
+        params.push(Sql::Text(id));
+        let i = params.len();
+        sql.push_str(&format!(
+            " AND ({order} {after} ?{v} OR ({order} = ?{v} AND id {after} ?{i}))"
+        ));
+    }
+    params.push(Sql::Integer(max_items as i64 + 1));
+    sql.push_str(&format!(
+        " ORDER BY {order} {direction}, id {direction} LIMIT ?{}",
+        params.len()
+    ));
+    Ok((sql, params))
 }
 
 #[cfg(test)]

@@ -1,0 +1,45 @@
+//! The Cosmos DB emulator (`../shared/tools/cosmos-emulator`), as tests see it.
+//! `scripts/test` starts it; a test that cannot reach it fails, it does not skip.
+
+use secrecy::SecretString;
+use sync_core::{
+    adapters::store::{CosmosStore, CosmosStoreOptions},
+    ports::Collection,
+};
+use uuid::Uuid;
+
+/// The emulator's well-known key (it accepts any key; real accounts do not).
+pub const EMULATOR_KEY: &str =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+pub fn emulator_endpoint() -> String {
+    std::env::var("TEST_COSMOS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8081/".into())
+}
+
+/// Options for a database no other test uses.
+pub fn unique_database_options() -> CosmosStoreOptions {
+    let database_id = format!("it-{}", Uuid::new_v4().simple());
+    CosmosStoreOptions {
+        endpoint: emulator_endpoint(),
+        key: SecretString::from(EMULATOR_KEY.to_owned()),
+        containers: Collection::ALL
+            .into_iter()
+            .map(|c| (c, format!("integration_{}", c.key())))
+            .collect(),
+        database_id,
+        create_if_missing: true,
+        region: "East US".into(),
+        allow_http2: false,
+    }
+}
+
+pub async fn connect_unique_database() -> CosmosStore {
+    let options = unique_database_options();
+    CosmosStore::connect(options).await.unwrap_or_else(|e| {
+        panic!(
+            "the Cosmos DB emulator is not usable at {} ({e}); start it with \
+             `../shared/tools/cosmos-emulator start` (scripts/test does)",
+            emulator_endpoint()
+        )
+    })
+}
