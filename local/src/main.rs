@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Serve the API and run syncs (the default).
     Serve,
+    /// Print the OpenAPI document (YAML) generated from the code.
+    Openapi,
     /// Print a signed development token for a tenant.
     Token {
         #[arg(long, default_value = "00000000-0000-4000-8000-000000000001")]
@@ -41,8 +43,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        print!("{}", sync_core::http::openapi::yaml());
+        return Ok(());
+    }
     let settings = config::load_from_file(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => unreachable!("handled before loading configuration"),
         Command::Token { tenant, user, ttl } => {
             let token =
                 TokenIssuer::new(&settings.jwt).mint(&user, Some(tenant), Duration::from_secs(ttl));

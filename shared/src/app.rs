@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     adapters::{
-        bus::{InProcessBus, RabbitMqBus},
+        bus::{InProcessBus, MeteredBus, RabbitMqBus},
         directory::{FileDirectory, IntegrationManagerClient},
         provider::SandboxProvider,
         store::{CosmosStore, CosmosStoreOptions, SqliteStore},
@@ -24,6 +24,7 @@ use crate::{
     http::{AppState, HealthCheck},
     ports::{Collection, DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
     repository::Repository,
+    webhooks::{WebhookService, url_guard::HostAllowlist},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +81,18 @@ impl App {
             },
             limiter,
         );
-        let health_checks: Vec<Arc<dyn HealthCheck>> =
-            vec![Arc::new(StoreHealth(store)), Arc::new(BusHealth(bus))];
+        let health_checks: Vec<Arc<dyn HealthCheck>> = vec![
+            Arc::new(StoreHealth(store.clone())),
+            Arc::new(BusHealth(bus)),
+        ];
+        let webhooks = WebhookService::new(
+            Repository::new(store.clone()),
+            HostAllowlist::new(settings.webhooks.allowed_hosts.clone()),
+        );
         let state = AppState {
             engine: engine.clone(),
+            webhooks,
+            metrics: crate::http::metrics::recorder(),
             verifier: TokenVerifier::new(&settings.jwt),
             health_checks: Arc::new(health_checks),
             body_limit_bytes: settings.server.body_limit_bytes,
@@ -176,12 +185,12 @@ async fn build_bus(
                 .await
                 .map_err(|e| BootstrapError::Bus(e.to_string()))?;
             tracing::info!(exchange = %settings.rabbitmq.exchange, "connected to RabbitMQ");
-            Ok((Arc::new(bus), None))
+            Ok((Arc::new(MeteredBus::new(bus)), None))
         }
         None => {
             tracing::info!("using the in-process event bus (no RABBITMQ_URL)");
             let bus = InProcessBus::default();
-            Ok((Arc::new(bus.clone()), Some(bus)))
+            Ok((Arc::new(MeteredBus::new(bus.clone())), Some(bus)))
         }
     }
 }

@@ -21,3 +21,4 @@ pub mod repository;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod webhooks;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::{
     domain::{SyncConflict, SyncExecution, SyncTask, TenantId, Webhook},
-    ports::store::{Collection, DocumentStore, ETag, StoreError},
+    ports::store::{Collection, DocumentStore, ETag, Query, StoreError},
 };
 
 /// How often a read-modify-write is retried after losing a race before giving up.
@@ -59,6 +59,13 @@ impl Document for Webhook {
     fn partition(&self) -> TenantId {
         self.tenant_id
     }
+}
+
+/// One page of typed documents.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub continuation: Option<String>,
 }
 
 /// A document with the ETag it was read at.
@@ -112,6 +119,36 @@ impl Repository {
             doc,
             etag: stored.etag,
         }))
+    }
+
+    /// One page of a tenant's documents matching `query`.
+    pub async fn query<T: Document>(
+        &self,
+        tenant: TenantId,
+        query: &Query,
+        max_items: usize,
+        continuation: Option<&str>,
+    ) -> Result<Page<T>, StoreError> {
+        let page = self
+            .store
+            .query(T::COLLECTION, tenant, query, max_items, continuation)
+            .await?;
+        let items = page
+            .documents
+            .into_iter()
+            .map(|d| {
+                serde_json::from_value(d.body).map_err(|e| {
+                    StoreError::Unexpected(anyhow::Error::new(e).context(format!(
+                        "a stored {} document does not parse",
+                        T::COLLECTION.key()
+                    )))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            continuation: page.continuation,
+        })
     }
 
     /// Replaces the document only if it is still at `etag`.

@@ -1,9 +1,15 @@
 //! End-to-end tests: the app on port 0, the embedded store, the real RabbitMQ.
 
 mod auth;
+mod conflicts_api;
 mod cosmos_store;
+mod fuzz;
 mod health;
 mod inbound_sync;
 mod integration_manager;
 mod limits;
+mod observability;
+mod security;
 mod shutdown;
+mod tasks_api;
+mod webhooks_api;

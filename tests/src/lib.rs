@@ -6,6 +6,7 @@ pub mod broker;
 pub mod cosmos;
 pub mod fixtures;
 pub mod spawn;
+pub mod tokens;
 
 pub use broker::{EventObserver, rabbitmq_url};
 pub use fixtures::{IntegrationFixture, sandbox_integration};

@@ -210,6 +210,24 @@ impl TestApp {
         }
     }
 
+    /// A second handle on the app's store (same SQLite file or Cosmos database),
+    /// to arrange or inspect state directly.
+    pub async fn repository(&self) -> sync_core::repository::Repository {
+        use std::sync::Arc;
+        use sync_core::{
+            adapters::store::{CosmosStore, SqliteStore},
+            app::cosmos_options,
+            ports::DocumentStore,
+        };
+        let store: Arc<dyn DocumentStore> = match cosmos_options(&self.settings.cosmos_db) {
+            Some(options) => Arc::new(CosmosStore::connect(options).await.expect("cosmos store")),
+            None => Arc::new(
+                SqliteStore::open_in_dir(&self.settings.storage.data_dir).expect("sqlite store"),
+            ),
+        };
+        sync_core::repository::Repository::new(store)
+    }
+
     /// Stops the server the way SIGTERM does and waits for it to drain.
     pub async fn shutdown(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {

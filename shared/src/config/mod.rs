@@ -27,6 +27,15 @@ pub struct Settings {
     pub token_refresh: TokenRefreshSettings,
     pub sync_limits: SyncLimits,
     pub mapping: MappingSettings,
+    pub webhooks: WebhookSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    /// Hosts webhooks may target although they are local (and over http),
+    /// e.g. `localhost` for development receivers. Empty in production.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::TenantId;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictStrategy {
     SourceWins,
@@ -15,22 +13,33 @@ pub enum ConflictStrategy {
     Merge,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncConflict {
     pub conflict_id: Uuid,
     pub task_id: Uuid,
-    pub tenant_id: TenantId,
+    /// The tenant (partition key).
+    pub tenant_id: Uuid,
+    /// The integration whose sync found the conflict.
+    #[serde(default)]
+    pub integration_id: String,
     pub entity_id: String,
     pub entity_type: String,
+    #[schema(value_type = Object)]
     pub source_data: serde_json::Value,
+    #[schema(value_type = Object)]
     pub target_data: serde_json::Value,
     pub resolution_strategy: ConflictStrategy,
     pub resolved: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::domain::time::option"
+    )]
     pub resolved_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
+    #[serde(with = "crate::domain::time")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -15,6 +15,7 @@ pub mod types {
     pub const SYNC_STARTED: &str = "integration.sync.started";
     pub const SYNC_COMPLETED: &str = "integration.sync.completed";
     pub const SYNC_FAILED: &str = "integration.sync.failed";
+    pub const SYNC_CANCELLED: &str = "integration.sync.cancelled";
     pub const DATA_RAW: &str = "integration.data.raw";
     pub const DATA_RAW_BATCH: &str = "integration.data.raw.batch";
     pub const OPPORTUNITY_UPDATED: &str = "integration.opportunity.updated";
@@ -153,6 +154,15 @@ pub struct SyncStarted<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncCompleted {
+    pub task_id: Uuid,
+    pub execution_id: Uuid,
+    #[serde(flatten)]
+    pub counters: RecordCounters,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncCancelled {
     pub task_id: Uuid,
     pub execution_id: Uuid,
     #[serde(flatten)]

@@ -6,20 +6,26 @@ use uuid::Uuid;
 
 use super::{RecordCounters, TaskStatus, TenantId};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncExecution {
     pub execution_id: Uuid,
     pub task_id: Uuid,
-    pub tenant_id: TenantId,
+    /// The tenant (partition key).
+    pub tenant_id: Uuid,
     pub integration_id: String,
     pub status: TaskStatus,
     #[serde(flatten)]
     pub counters: RecordCounters,
     /// Carried by every event this execution publishes.
     pub correlation_id: Uuid,
+    #[serde(with = "crate::domain::time")]
     pub started_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::domain::time::option"
+    )]
     pub completed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -35,7 +41,7 @@ impl SyncExecution {
             status: TaskStatus::Running,
             counters: RecordCounters::default(),
             correlation_id: Uuid::new_v4(),
-            started_at: Utc::now(),
+            started_at: crate::domain::time::now(),
             completed_at: None,
             error: None,
         }

@@ -7,6 +7,7 @@ pub mod execution;
 pub mod integration;
 pub mod record;
 pub mod task;
+pub mod time;
 pub mod webhook;
 
 pub use conflict::{ConflictStrategy, SyncConflict};

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::TenantId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Inbound,
@@ -24,7 +24,7 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     Pending,
@@ -37,6 +37,17 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Running => "running",
+            TaskStatus::Processing => "processing",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -46,7 +57,7 @@ impl TaskStatus {
 }
 
 /// The four record counters shared by tasks, executions and completion events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordCounters {
     pub records_processed: u64,
@@ -55,21 +66,31 @@ pub struct RecordCounters {
     pub records_failed: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncTask {
     pub task_id: Uuid,
-    pub tenant_id: TenantId,
+    /// The tenant (partition key).
+    pub tenant_id: Uuid,
     pub integration_id: String,
     pub direction: Direction,
     pub status: TaskStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub filters: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::domain::time::option"
+    )]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::domain::time::option"
+    )]
     pub completed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -81,7 +102,12 @@ pub struct SyncTask {
     /// Who asked for it: the token's subject, or the event that triggered it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggered_by: Option<String>,
+    /// Someone asked to cancel the running task; it stops at its next page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_requested: bool,
+    #[serde(with = "crate::domain::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::domain::time")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -94,7 +120,7 @@ impl SyncTask {
         filters: Option<serde_json::Value>,
         triggered_by: Option<String>,
     ) -> Self {
-        let now = Utc::now();
+        let now = crate::domain::time::now();
         SyncTask {
             task_id: Uuid::new_v4(),
             tenant_id,
@@ -109,6 +135,7 @@ impl SyncTask {
             counters: RecordCounters::default(),
             execution_id: None,
             triggered_by,
+            cancel_requested: false,
             created_at: now,
             updated_at: now,
         }

@@ -24,7 +24,9 @@ pub struct Webhook {
     )]
     pub secret: Option<SecretString>,
     pub active: bool,
+    #[serde(with = "crate::domain::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::domain::time")]
     pub updated_at: DateTime<Utc>,
 }
 

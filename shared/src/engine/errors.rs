@@ -47,6 +47,8 @@ pub enum RunError {
     LeaseLost,
     #[error("the task is not pending; another run has it")]
     AlreadyStarted,
+    #[error("cancelled on request")]
+    Cancelled,
     #[error("provider error: {0}")]
     Provider(#[from] ProviderError),
     #[error("publishing events failed: {0}")]

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -13,7 +12,7 @@ use super::{
 use crate::{
     domain::{
         Integration, RecordCounters, SyncExecution, SyncTask, TaskStatus,
-        events::{EventMetadata, SyncCompleted, SyncFailed, SyncStarted, types},
+        events::{EventMetadata, SyncCancelled, SyncCompleted, SyncFailed, SyncStarted, types},
     },
     ports::{PageRequest, Provider},
 };
@@ -96,8 +95,8 @@ impl SyncEngine {
                 claimed = t.status == TaskStatus::Pending;
                 if claimed {
                     t.status = TaskStatus::Running;
-                    t.started_at = Some(Utc::now());
-                    t.updated_at = Utc::now();
+                    t.started_at = Some(crate::domain::time::now());
+                    t.updated_at = crate::domain::time::now();
                     t.execution_id = Some(execution_id);
                 }
                 claimed
@@ -119,6 +118,8 @@ impl SyncEngine {
             metadata,
         );
         self.bus.publish(&[started]).await?;
+        metrics::counter!("sync_runs_started_total", "direction" => task.direction.as_str())
+            .increment(1);
         tracing::info!("sync started");
         Ok(())
     }
@@ -190,17 +191,23 @@ impl SyncEngine {
         }
         self.bus.publish(&outgoing.events).await?;
         counters.records_processed += outgoing.records;
+        metrics::counter!("sync_records_published_total").increment(outgoing.records);
         let snapshot = *counters;
+        let mut cancel_requested = false;
         self.repo
             .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
                 t.counters = snapshot;
-                t.updated_at = Utc::now();
+                t.updated_at = crate::domain::time::now();
+                cancel_requested = t.cancel_requested;
                 true
             })
             .await?;
         let mut progress = execution.clone();
         progress.counters = snapshot;
         self.repo.upsert(&progress).await?;
+        if cancel_requested {
+            return Err(RunError::Cancelled);
+        }
         Ok(())
     }
 
@@ -211,17 +218,21 @@ impl SyncEngine {
         metadata: EventMetadata,
         outcome: Result<RecordCounters, RunError>,
     ) {
-        let now = Utc::now();
+        let now = crate::domain::time::now();
         let (status, counters, error) = match outcome {
             Ok(counters) => (TaskStatus::Completed, counters, None),
             Err(e) => {
-                tracing::warn!(error = %e, "sync failed");
+                let status = match e {
+                    RunError::Cancelled => TaskStatus::Cancelled,
+                    _ => TaskStatus::Failed,
+                };
+                tracing::warn!(error = %e, status = status.as_str(), "sync stopped");
                 let counters = self
                     .get_task(task.tenant_id, task.task_id)
                     .await
                     .map(|t| t.counters)
                     .unwrap_or_default();
-                (TaskStatus::Failed, counters, Some(e.to_string()))
+                (status, counters, Some(e.to_string()))
             }
         };
         execution.status = status;
@@ -245,24 +256,35 @@ impl SyncEngine {
         if let Err(e) = recorded {
             tracing::error!(error = %e, "cannot record the task's end");
         }
-        let event = match &error {
-            None => self.events.build(
+        let (task_id, execution_id) = (task.task_id, execution.execution_id);
+        let event = match (status, &error) {
+            (TaskStatus::Completed, _) => self.events.build(
                 types::SYNC_COMPLETED,
                 task.tenant_id,
                 SyncCompleted {
-                    task_id: task.task_id,
-                    execution_id: execution.execution_id,
+                    task_id,
+                    execution_id,
                     counters,
                 },
                 &metadata,
             ),
-            Some(reason) => self.events.build(
+            (TaskStatus::Cancelled, _) => self.events.build(
+                types::SYNC_CANCELLED,
+                task.tenant_id,
+                SyncCancelled {
+                    task_id,
+                    execution_id,
+                    counters,
+                },
+                &metadata,
+            ),
+            (_, reason) => self.events.build(
                 types::SYNC_FAILED,
                 task.tenant_id,
                 SyncFailed {
-                    task_id: task.task_id,
-                    execution_id: execution.execution_id,
-                    error: reason,
+                    task_id,
+                    execution_id,
+                    error: reason.as_deref().unwrap_or("unknown"),
                 },
                 &metadata,
             ),
@@ -270,7 +292,12 @@ impl SyncEngine {
         if let Err(e) = self.bus.publish(&[event]).await {
             tracing::error!(error = %e, "cannot publish the end of the sync");
         }
-        tracing::info!(status = ?status, records = counters.records_processed, "sync ended");
+        metrics::counter!("sync_runs_ended_total", "status" => status.as_str()).increment(1);
+        tracing::info!(
+            status = status.as_str(),
+            records = counters.records_processed,
+            "sync ended"
+        );
     }
 }
 
@@ -293,7 +320,7 @@ async fn keep_leased(
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match limiter.renew(&lease, Utc::now()).await {
+        match limiter.renew(&lease, crate::domain::time::now()).await {
             Ok(true) => last_renewed = tokio::time::Instant::now(),
             Ok(false) => break,
             Err(e) if last_renewed.elapsed() < ttl => {

@@ -1,10 +1,12 @@
 //! The sync engine: turns a trigger into a task, runs it against a provider and
 //! publishes what it read. It talks to the world only through the ports.
 
+mod cancel;
 mod errors;
 mod inbound;
 pub mod limits;
 mod publisher;
+pub mod queries;
 mod runner;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use crate::{
     repository::Repository,
 };
 
+pub use cancel::CancelError;
 pub use errors::{GetTaskError, RunError, TriggerError};
 use limits::{LimitError, SyncLimiter};
 pub use runner::TaskRunner;

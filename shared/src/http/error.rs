@@ -9,7 +9,23 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::engine::{GetTaskError, TriggerError, limits::LimitRejection};
+use crate::{
+    engine::{CancelError, GetTaskError, TriggerError, limits::LimitRejection, queries::ListError},
+    webhooks::WebhookError,
+};
+
+/// `{"error":{"code","message"}}`, the shape of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_error`, `not_found`.
+    pub code: String,
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -21,6 +37,10 @@ pub enum ApiError {
     Validation(&'static str, String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("{1}")]
     Unprocessable(&'static str, String),
     #[error("the request body is larger than this service accepts")]
@@ -50,6 +70,8 @@ impl ApiError {
             ApiError::Forbidden(code, _) => (StatusCode::FORBIDDEN, code),
             ApiError::Validation(code, _) => (StatusCode::BAD_REQUEST, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(code, _) => (StatusCode::CONFLICT, code),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unprocessable(code, _) => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType => {
@@ -138,6 +160,39 @@ impl From<GetTaskError> for ApiError {
         match e {
             GetTaskError::NotFound => ApiError::NotFound("task not found".into()),
             GetTaskError::Store(store) => ApiError::Unavailable(store.to_string()),
+        }
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::NotFound => ApiError::NotFound("not found".into()),
+            ListError::InvalidContinuation => ApiError::validation(
+                "continuation: not a continuation token this API issued for this query",
+            ),
+            ListError::Store(store) => ApiError::Unavailable(store.to_string()),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(e: CancelError) -> Self {
+        match e {
+            CancelError::NotFound => ApiError::NotFound("task not found".into()),
+            CancelError::AlreadyEnded(_) => ApiError::Conflict("task_ended", e.to_string()),
+            CancelError::Store(store) => ApiError::Unavailable(store.to_string()),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::NotFound => ApiError::NotFound("webhook not found".into()),
+            WebhookError::Invalid { .. } => ApiError::validation(e.to_string()),
+            WebhookError::TooMany(_) => ApiError::Conflict("too_many_webhooks", e.to_string()),
+            WebhookError::Store(store) => ApiError::Unavailable(store.to_string()),
         }
     }
 }

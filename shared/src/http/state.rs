@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{auth::TokenVerifier, engine::SyncEngine};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::{auth::TokenVerifier, engine::SyncEngine, webhooks::WebhookService};
 
 /// A dependency `/ready` checks (store, event bus).
 #[async_trait]
@@ -16,6 +18,8 @@ pub trait HealthCheck: Send + Sync {
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<SyncEngine>,
+    pub webhooks: WebhookService,
+    pub metrics: PrometheusHandle,
     pub verifier: TokenVerifier,
     pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
     pub body_limit_bytes: usize,

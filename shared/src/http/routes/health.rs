@@ -7,11 +7,16 @@ use serde_json::{Value, json};
 use crate::http::{AppState, READINESS_TIMEOUT};
 
 /// The process is up and serving.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive")))]
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "service": crate::domain::events::SERVICE_NAME}))
 }
 
 /// Every dependency answers: 200 with each check, or 503 naming the ones down.
+#[utoipa::path(get, path = "/ready", tag = "health", responses(
+    (status = 200, description = "Store and event bus answer"),
+    (status = 503, description = "A dependency is down"),
+))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let results = join_all(state.health_checks.iter().map(|check| async move {
         let outcome = tokio::time::timeout(READINESS_TIMEOUT, check.check())

@@ -1,0 +1,48 @@
+//! An event bus decorator that counts what is published, by event type and
+//! outcome, for `/metrics`. Wraps either adapter.
+
+use async_trait::async_trait;
+
+use crate::{
+    domain::events::OutboundEvent,
+    ports::event_bus::{EventBus, PublishError},
+};
+
+pub struct MeteredBus<B> {
+    inner: B,
+}
+
+impl<B> MeteredBus<B> {
+    pub fn new(inner: B) -> Self {
+        MeteredBus { inner }
+    }
+}
+
+#[async_trait]
+impl<B: EventBus> EventBus for MeteredBus<B> {
+    async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError> {
+        let result = self.inner.publish(events).await;
+        let outcome = if result.is_ok() {
+            "confirmed"
+        } else {
+            "failed"
+        };
+        // Batches hold few types; count per type once, not per event.
+        let mut per_type: Vec<(&'static str, u64)> = Vec::new();
+        for event in events {
+            match per_type.iter_mut().find(|(t, _)| *t == event.event_type) {
+                Some((_, n)) => *n += 1,
+                None => per_type.push((event.event_type, 1)),
+            }
+        }
+        for (event_type, n) in per_type {
+            metrics::counter!("events_published_total", "type" => event_type, "outcome" => outcome)
+                .increment(n);
+        }
+        result
+    }
+
+    async fn health(&self) -> Result<(), PublishError> {
+        self.inner.health().await
+    }
+}
