@@ -43,6 +43,8 @@ pub struct App {
     pub state: AppState,
     /// Set in embedded mode, so a host can watch the events.
     pub in_process_bus: Option<InProcessBus>,
+    /// The sandbox provider, so demos and tests can change its records.
+    pub sandbox: SandboxProvider,
     pub instance_id: String,
 }
 
@@ -57,8 +59,8 @@ impl App {
         let store = build_store(&settings).await?;
         let (bus, in_process_bus) = build_bus(&settings).await?;
         let directory = build_directory(&settings)?;
-        let providers =
-            ProviderRegistry::default().with("sandbox", Arc::new(SandboxProvider::default()));
+        let sandbox = SandboxProvider::default();
+        let providers = ProviderRegistry::default().with("sandbox", Arc::new(sandbox.clone()));
         let repo = Repository::new(store.clone());
         let limiter = SyncLimiter::new(
             repo.clone(),
@@ -76,6 +78,10 @@ impl App {
             EventFactory::new(instance_id.clone()),
             EngineSettings {
                 page_size: settings.sync_limits.page_size,
+                max_records_per_sync: settings.sync_limits.max_records_per_sync,
+                cursor_overlap: Duration::from_millis(settings.sync_limits.cursor_overlap_ms),
+                mass_delete_share: settings.sync_limits.mass_delete_share,
+                mass_delete_min: settings.sync_limits.mass_delete_min,
                 batch_threshold: settings.mapping.batch_threshold,
                 batch_size: settings.mapping.batch_size,
             },
@@ -102,6 +108,7 @@ impl App {
             engine,
             state,
             in_process_bus,
+            sandbox,
             instance_id,
         })
     }
@@ -161,6 +168,7 @@ pub fn cosmos_options(cosmos: &CosmosSettings) -> Option<CosmosStoreOptions> {
                 Collection::Conflicts => &names.conflicts,
                 Collection::Webhooks => &names.webhooks,
                 Collection::Leases => &names.leases,
+                Collection::SyncState => &names.sync_state,
             };
             (collection, name.clone())
         })

@@ -7,7 +7,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::{
-    domain::{SyncConflict, SyncExecution, SyncTask, TenantId, Webhook},
+    domain::{
+        SyncConflict, SyncExecution, SyncTask, TenantId, Webhook,
+        sync_state::{EntityCursor, RecordState},
+    },
     ports::store::{Collection, DocumentStore, ETag, Query, StoreError},
 };
 
@@ -55,6 +58,26 @@ impl Document for Webhook {
     const COLLECTION: Collection = Collection::Webhooks;
     fn document_id(&self) -> String {
         self.webhook_id.to_string()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
+impl Document for RecordState {
+    const COLLECTION: Collection = Collection::SyncState;
+    fn document_id(&self) -> String {
+        self.id.clone()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
+impl Document for EntityCursor {
+    const COLLECTION: Collection = Collection::SyncState;
+    fn document_id(&self) -> String {
+        self.id.clone()
     }
     fn partition(&self) -> TenantId {
         self.tenant_id
@@ -149,6 +172,43 @@ impl Repository {
             items,
             continuation: page.continuation,
         })
+    }
+
+    /// Several documents of one tenant by id; missing ones are left out.
+    pub async fn get_many<T: Document>(
+        &self,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Vec<T>, StoreError> {
+        self.store
+            .read_many(T::COLLECTION, tenant, ids)
+            .await?
+            .into_iter()
+            .map(|d| {
+                serde_json::from_value(d.body).map_err(|e| {
+                    StoreError::Unexpected(anyhow::Error::new(e).context(format!(
+                        "a stored {} document does not parse",
+                        T::COLLECTION.key()
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// Writes several documents of one tenant (each idempotent).
+    pub async fn upsert_many<T: Document>(
+        &self,
+        tenant: TenantId,
+        docs: &[T],
+    ) -> Result<(), StoreError> {
+        let bodies = docs
+            .iter()
+            .map(|d| {
+                let id = d.document_id();
+                to_body(d, &id).map(|body| (id, body))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.upsert_many(T::COLLECTION, tenant, bodies).await
     }
 
     /// Replaces the document only if it is still at `etag`.

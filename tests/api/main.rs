@@ -6,6 +6,7 @@ mod cosmos_store;
 mod fuzz;
 mod health;
 mod inbound_sync;
+mod incremental;
 mod integration_manager;
 mod limits;
 mod observability;

@@ -124,6 +124,32 @@ impl EventObserver {
         }
     }
 
+    /// Collects events until one of the `last` types arrives (inclusive).
+    pub async fn collect_until_any(
+        &mut self,
+        last: &[&str],
+        timeout: Duration,
+    ) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.receiver.recv()).await {
+                Ok(Some((key, body))) => {
+                    let done = last.contains(&key.as_str());
+                    events.push((key, body));
+                    if done {
+                        return events;
+                    }
+                }
+                Ok(None) => panic!("observer stopped after {} events", events.len()),
+                Err(_) => panic!(
+                    "none of {last:?} within {timeout:?}; got {} events",
+                    events.len()
+                ),
+            }
+        }
+    }
+
     /// Events that arrive within `window` (to prove nothing more was sent).
     pub async fn drain_for(&mut self, window: Duration) -> Vec<(String, Value)> {
         let mut events = Vec::new();

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub tokens: TokenIssuer,
     pub events: EventObserver,
+    /// The app's sandbox provider: change or delete records "at the provider".
+    pub sandbox: sync_core::adapters::provider::SandboxProvider,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dirs: Vec<tempfile::TempDir>,
@@ -59,8 +61,10 @@ pub fn test_settings() -> Settings {
     settings.rabbitmq.dead_letter_exchange = format!("it.dlx.{suffix}");
     settings.rabbitmq.dead_letter_queue = format!("it.dlq.{suffix}");
     settings.rabbitmq.queue_expires_ms = 60_000;
-    // Most tests trigger the same integration more than once.
+    // Most tests trigger the same integration more than once, and sync more
+    // records than the platform's default budget per run.
     settings.sync_limits.min_interval_minutes = 0;
+    settings.sync_limits.max_records_per_sync = 10_000_000;
     settings
 }
 
@@ -108,6 +112,7 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
 
     let events = EventObserver::bind(&settings.rabbitmq.exchange).await;
     let app = App::build(settings.clone()).await.expect("app builds");
+    let sandbox = app.sandbox.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -122,6 +127,7 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
         tokens: TokenIssuer::new(&settings.jwt),
         settings,
         events,
+        sandbox,
         shutdown: Some(shutdown),
         server: Some(server),
         _dirs: dirs,

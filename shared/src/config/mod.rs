@@ -81,6 +81,7 @@ pub struct CosmosContainers {
     pub conflicts: String,
     pub webhooks: String,
     pub leases: String,
+    pub sync_state: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +146,9 @@ pub struct SyncLimits {
     /// How long a running sync's concurrency slot survives without a heartbeat.
     pub lease_ttl_ms: u64,
     pub page_size: usize,
+    pub cursor_overlap_ms: u64,
+    pub mass_delete_share: f64,
+    pub mass_delete_min: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,6 +18,7 @@ pub mod types {
     pub const SYNC_CANCELLED: &str = "integration.sync.cancelled";
     pub const DATA_RAW: &str = "integration.data.raw";
     pub const DATA_RAW_BATCH: &str = "integration.data.raw.batch";
+    pub const DATA_DELETED: &str = "integration.data.deleted";
     pub const OPPORTUNITY_UPDATED: &str = "integration.opportunity.updated";
     pub const CONFLICT_DETECTED: &str = "integration.conflict.detected";
     pub const DATA_SYNCED: &str = "integration.data.synced";
@@ -153,11 +154,14 @@ pub struct SyncStarted<'a> {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SyncCompleted {
+pub struct SyncCompleted<'a> {
     pub task_id: Uuid,
     pub execution_id: Uuid,
     #[serde(flatten)]
     pub counters: RecordCounters,
+    pub entity_types: &'a [String],
+    pub cursors: &'a std::collections::BTreeMap<String, String>,
+    pub more_remaining: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,6 +190,24 @@ pub struct RecordMetadata<'a> {
     pub direction: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modified_at: Option<String>,
+    /// `created` or `updated` (relative to what this integration last synced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<&'static str>,
+}
+
+/// A record the provider deleted; its state is now a tombstone.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataDeleted<'a> {
+    pub integration_id: &'a str,
+    pub tenant_id: TenantId,
+    pub entity_type: &'a str,
+    pub external_id: &'a str,
+    pub deleted_at: String,
+    pub sync_task_id: Uuid,
+    pub idempotency_key: String,
+    pub correlation_id: String,
+    pub metadata: RecordMetadata<'a>,
 }
 
 #[derive(Debug, Serialize)]
@@ -208,6 +230,7 @@ pub struct BatchRecord<'a> {
     pub raw_data: &'a RawValue,
     pub external_id: &'a str,
     pub idempotency_key: String,
+    pub change: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -264,6 +287,9 @@ mod tests {
                     records_processed: 3,
                     ..Default::default()
                 },
+                entity_types: &[],
+                cursors: &Default::default(),
+                more_remaining: false,
             },
             &metadata,
         );

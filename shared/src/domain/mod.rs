@@ -6,6 +6,7 @@ pub mod events;
 pub mod execution;
 pub mod integration;
 pub mod record;
+pub mod sync_state;
 pub mod task;
 pub mod time;
 pub mod webhook;

@@ -33,3 +33,26 @@ mod tests {
         assert!(!is_opportunity("contact"));
     }
 }
+
+/// How a record differs from what the integration last synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+        }
+    }
+}
+
+/// A record to publish, and why.
+#[derive(Debug, Clone)]
+pub struct ChangedRecord {
+    pub record: ExternalRecord,
+    pub kind: ChangeKind,
+}

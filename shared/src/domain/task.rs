@@ -60,10 +60,17 @@ impl TaskStatus {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordCounters {
+    /// Records read from the provider (re-reads of the overlap window excluded).
     pub records_processed: u64,
     pub records_created: u64,
     pub records_updated: u64,
     pub records_failed: u64,
+    #[serde(default)]
+    pub records_deleted: u64,
+    /// Read (re-reads of the overlap window included) and identical to what
+    /// was last synced: nothing published.
+    #[serde(default)]
+    pub records_unchanged: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -102,6 +109,13 @@ pub struct SyncTask {
     /// Who asked for it: the token's subject, or the event that triggered it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggered_by: Option<String>,
+    /// How far each entity type got: `modifiedAt|externalId` of the last
+    /// record synced.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cursors: std::collections::BTreeMap<String, String>,
+    /// The run stopped at `max_records_per_sync`; the next run continues.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub more_remaining: bool,
     /// Someone asked to cancel the running task; it stops at its next page.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
@@ -136,6 +150,8 @@ impl SyncTask {
             execution_id: None,
             triggered_by,
             cancel_requested: false,
+            cursors: Default::default(),
+            more_remaining: false,
             created_at: now,
             updated_at: now,
         }

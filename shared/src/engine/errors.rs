@@ -49,6 +49,15 @@ pub enum RunError {
     AlreadyStarted,
     #[error("cancelled on request")]
     Cancelled,
+    #[error(
+        "mass-delete breaker: this run would delete {deletions} of {known} known `{entity_type}` records; \
+         it stopped before deleting them. Check the integration, then re-run"
+    )]
+    MassDelete {
+        entity_type: String,
+        deletions: u64,
+        known: u64,
+    },
     #[error("provider error: {0}")]
     Provider(#[from] ProviderError),
     #[error("publishing events failed: {0}")]

@@ -32,6 +32,16 @@ pub use runner::TaskRunner;
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     pub page_size: usize,
+    /// A run stops after this many records; the next one continues.
+    pub max_records_per_sync: u64,
+    /// Incremental reads start this much before the cursor, to catch changes
+    /// committed later than their timestamp.
+    pub cursor_overlap: std::time::Duration,
+    /// The mass-delete breaker trips when a run would delete more than this
+    /// share of an entity's known records ...
+    pub mass_delete_share: f64,
+    /// ... and at least this many.
+    pub mass_delete_min: u64,
     /// Up to this many records in a sync: one `integration.data.raw` each.
     pub batch_threshold: usize,
     /// Above the threshold: `integration.data.raw.batch` of this many records.

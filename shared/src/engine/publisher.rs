@@ -1,26 +1,28 @@
-//! Turns the records of a run into events, per record or in batches.
+//! Turns the changed records of a run into events, per record or in batches.
 //!
 //! The contract: a sync of at most `batch_threshold` records publishes one
 //! `integration.data.raw` per record; a larger one publishes
 //! `integration.data.raw.batch` events of `batch_size` records. The total is not
 //! known up front, so the first `batch_threshold` records are held back until
 //! either the run ends (per-record) or one more arrives (batches from then on).
-//! Memory stays bounded by the threshold plus one page.
+//! Memory stays bounded by the threshold plus one page. Records go out in the
+//! order they came in, so whatever the publisher still holds is always the
+//! newest part of the walk.
 
 use crate::domain::{
     ExternalRecord, SyncExecution, SyncTask,
     events::{
-        BatchRecord, DataRaw, DataRawBatch, EventFactory, EventMetadata, OpportunityUpdated,
-        OutboundEvent, RecordMetadata, idempotency_key, types,
+        BatchRecord, DataDeleted, DataRaw, DataRawBatch, EventFactory, EventMetadata,
+        OpportunityUpdated, OutboundEvent, RecordMetadata, idempotency_key, types,
     },
-    record::is_opportunity,
+    record::{ChangedRecord, is_opportunity},
 };
 
-/// Events ready to publish, and how many records they carry.
+/// Events ready to publish, and the records they carry.
 #[derive(Default)]
 pub struct Outgoing {
     pub events: Vec<OutboundEvent>,
-    pub records: u64,
+    pub records: Vec<ChangedRecord>,
 }
 
 pub struct PublishContext<'a> {
@@ -35,9 +37,9 @@ pub struct PublishContext<'a> {
 
 enum Mode {
     /// Not yet past the threshold: records wait here.
-    Holding(Vec<ExternalRecord>),
+    Holding(Vec<ChangedRecord>),
     /// Past the threshold: records of one entity type wait for a full batch.
-    Batching(Vec<ExternalRecord>),
+    Batching(Vec<ChangedRecord>),
 }
 
 pub struct RecordPublisher<'a> {
@@ -53,8 +55,15 @@ impl<'a> RecordPublisher<'a> {
         }
     }
 
-    /// Takes a page of records; returns the events that can go out now.
-    pub fn add_page(&mut self, records: Vec<ExternalRecord>) -> Outgoing {
+    /// Nothing is held back: every record given so far has gone out.
+    pub fn is_idle(&self) -> bool {
+        match &self.mode {
+            Mode::Holding(held) | Mode::Batching(held) => held.is_empty(),
+        }
+    }
+
+    /// Takes a page's changed records; returns what can go out now.
+    pub fn add_page(&mut self, records: Vec<ChangedRecord>) -> Outgoing {
         let mut out = Outgoing::default();
         for record in records {
             match &mut self.mode {
@@ -74,51 +83,84 @@ impl<'a> RecordPublisher<'a> {
     }
 
     /// Ends the run: whatever is still held goes out.
-    pub fn finish(mut self) -> Outgoing {
+    pub fn finish(&mut self) -> Outgoing {
         let mut out = Outgoing::default();
         match std::mem::replace(&mut self.mode, Mode::Batching(Vec::new())) {
             Mode::Holding(held) => {
-                for record in &held {
+                for record in held {
                     self.per_record_events(record, &mut out);
                 }
             }
-            Mode::Batching(pending) => self.emit_batch(&pending, &mut out),
+            Mode::Batching(pending) => self.emit_batch(pending, &mut out),
         }
         out
     }
 
-    fn push_batched(&mut self, record: ExternalRecord, out: &mut Outgoing) {
+    /// `integration.data.deleted` for a record the provider deleted.
+    pub fn deletion_event(&self, record: &ExternalRecord) -> OutboundEvent {
+        let task = self.ctx.task;
+        let data = DataDeleted {
+            integration_id: &task.integration_id,
+            tenant_id: task.tenant_id,
+            entity_type: &record.entity_type,
+            external_id: &record.external_id,
+            deleted_at: crate::domain::time::format(&record.modified_at),
+            sync_task_id: task.task_id,
+            idempotency_key: idempotency_key(
+                &task.integration_id,
+                &record.external_id,
+                task.task_id,
+            ),
+            correlation_id: self.correlation_id(),
+            metadata: self.record_metadata(record, None),
+        };
+        self.ctx.events.build(
+            types::DATA_DELETED,
+            task.tenant_id,
+            data,
+            &self.ctx.metadata,
+        )
+    }
+
+    fn push_batched(&mut self, record: ChangedRecord, out: &mut Outgoing) {
         let Mode::Batching(pending) = &mut self.mode else {
             unreachable!("push_batched is only called in batching mode");
         };
-        if pending
+        let other_entity = pending
             .first()
-            .is_some_and(|first| first.entity_type != record.entity_type)
-        {
-            let full = std::mem::take(pending);
-            self.emit_batch(&full, out);
-        }
-        let Mode::Batching(pending) = &mut self.mode else {
-            unreachable!("still batching");
+            .is_some_and(|first| first.record.entity_type != record.record.entity_type);
+        let full = if other_entity {
+            std::mem::take(pending)
+        } else {
+            Vec::new()
         };
         pending.push(record);
-        if pending.len() >= self.ctx.batch_size {
-            let full = std::mem::take(pending);
-            self.emit_batch(&full, out);
-        }
+        let ready = if pending.len() >= self.ctx.batch_size {
+            std::mem::take(pending)
+        } else {
+            Vec::new()
+        };
+        self.emit_batch(full, out);
+        self.emit_batch(ready, out);
     }
 
-    fn record_metadata<'r>(&'r self, record: &ExternalRecord) -> RecordMetadata<'r> {
+    fn record_metadata(
+        &self,
+        record: &ExternalRecord,
+        change: Option<&'static str>,
+    ) -> RecordMetadata<'a> {
         RecordMetadata {
             execution_id: self.ctx.execution.execution_id,
             provider: self.ctx.provider,
             direction: self.ctx.task.direction.as_str(),
-            modified_at: Some(record.modified_at.to_rfc3339()),
+            modified_at: Some(crate::domain::time::format(&record.modified_at)),
+            change,
         }
     }
 
-    fn per_record_events(&self, record: &ExternalRecord, out: &mut Outgoing) {
+    fn per_record_events(&self, changed: ChangedRecord, out: &mut Outgoing) {
         let task = self.ctx.task;
+        let record = &changed.record;
         let data = DataRaw {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
@@ -132,7 +174,7 @@ impl<'a> RecordPublisher<'a> {
                 task.task_id,
             ),
             correlation_id: self.correlation_id(),
-            metadata: self.record_metadata(record),
+            metadata: self.record_metadata(record, Some(changed.kind.as_str())),
         };
         out.events.push(self.ctx.events.build(
             types::DATA_RAW,
@@ -141,10 +183,10 @@ impl<'a> RecordPublisher<'a> {
             &self.ctx.metadata,
         ));
         self.opportunity_event(record, out);
-        out.records += 1;
+        out.records.push(changed);
     }
 
-    fn emit_batch(&self, records: &[ExternalRecord], out: &mut Outgoing) {
+    fn emit_batch(&self, records: Vec<ChangedRecord>, out: &mut Outgoing) {
         let Some(first) = records.first() else {
             return;
         };
@@ -152,17 +194,18 @@ impl<'a> RecordPublisher<'a> {
         let data = DataRawBatch {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
-            entity_type: &first.entity_type,
+            entity_type: &first.record.entity_type,
             records: records
                 .iter()
-                .map(|r| BatchRecord {
-                    raw_data: &r.raw,
-                    external_id: &r.external_id,
+                .map(|c| BatchRecord {
+                    raw_data: &c.record.raw,
+                    external_id: &c.record.external_id,
                     idempotency_key: idempotency_key(
                         &task.integration_id,
-                        &r.external_id,
+                        &c.record.external_id,
                         task.task_id,
                     ),
+                    change: c.kind.as_str(),
                 })
                 .collect(),
             batch_size: records.len(),
@@ -170,7 +213,7 @@ impl<'a> RecordPublisher<'a> {
             correlation_id: self.correlation_id(),
             metadata: RecordMetadata {
                 modified_at: None,
-                ..self.record_metadata(first)
+                ..self.record_metadata(&first.record, None)
             },
         };
         out.events.push(self.ctx.events.build(
@@ -179,10 +222,10 @@ impl<'a> RecordPublisher<'a> {
             data,
             &self.ctx.metadata,
         ));
-        for record in records {
-            self.opportunity_event(record, out);
+        for changed in &records {
+            self.opportunity_event(&changed.record, out);
         }
-        out.records += records.len() as u64;
+        out.records.extend(records);
     }
 
     fn opportunity_event(&self, record: &ExternalRecord, out: &mut Outgoing) {
@@ -197,7 +240,7 @@ impl<'a> RecordPublisher<'a> {
             shard_id: None,
             sync_task_id: task.task_id,
             correlation_id: self.correlation_id(),
-            metadata: self.record_metadata(record),
+            metadata: self.record_metadata(record, None),
         };
         out.events.push(self.ctx.events.build(
             types::OPPORTUNITY_UPDATED,

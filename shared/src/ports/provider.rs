@@ -15,6 +15,10 @@ pub struct PageRequest {
     pub cursor: Option<String>,
     pub page_size: usize,
     pub filters: Option<serde_json::Value>,
+    /// Only records modified at or after this instant (inclusive). `None`:
+    /// everything. Providers that cannot filter return everything; the engine
+    /// deduplicates by content hash either way.
+    pub modified_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,8 +67,10 @@ pub enum ProviderError {
 }
 
 /// Guarantees every implementation gives:
-/// - pages are ordered so that following `next_cursor` from `None` visits every
-///   record that existed throughout the walk exactly once;
+/// - pages are ordered by modification time, then id (ascending), and following
+///   `next_cursor` from `None` visits every record modified at or after
+///   `modified_since` that existed throughout the walk, deleted ones included
+///   (`deleted: true`) where the provider reports deletions;
 /// - a page holds at most `page_size` records;
 /// - errors are classified (`RateLimited`, `Transient`, ...) so callers can retry.
 #[async_trait]
@@ -80,6 +86,12 @@ pub trait Provider: Send + Sync + 'static {
         integration: &Integration,
         request: PushRequest,
     ) -> Result<PushOutcome, ProviderError>;
+
+    /// Bookkeeping fields that change without the record's content changing
+    /// (modification stamps, API metadata); ignored by change detection.
+    fn volatile_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Providers by the key integrations name them with (`Integration::provider`).

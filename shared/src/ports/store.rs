@@ -20,15 +20,19 @@ pub enum Collection {
     Webhooks,
     /// Concurrency slots and interval marks that enforce limits across instances.
     Leases,
+    /// Per-record sync state (content hash, last synced snapshot, tombstone)
+    /// and per-entity cursors.
+    SyncState,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 5] = [
+    pub const ALL: [Collection; 6] = [
         Collection::SyncTasks,
         Collection::Executions,
         Collection::Conflicts,
         Collection::Webhooks,
         Collection::Leases,
+        Collection::SyncState,
     ];
 
     /// Stable short name, used as the SQLite discriminator and in logs.
@@ -39,6 +43,7 @@ impl Collection {
             Collection::Conflicts => "conflicts",
             Collection::Webhooks => "webhooks",
             Collection::Leases => "leases",
+            Collection::SyncState => "sync_state",
         }
     }
 }
@@ -176,6 +181,25 @@ pub trait DocumentStore: Send + Sync + 'static {
         id: &str,
         body: Value,
     ) -> Result<ETag, StoreError>;
+
+    /// Reads several documents of one partition at once; missing ones are
+    /// simply absent from the answer (in no particular order).
+    async fn read_many(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Vec<StoredDocument>, StoreError>;
+
+    /// Creates or overwrites several documents of one partition. Each write is
+    /// durable when the call returns `Ok`; on `Err` some may have been written
+    /// (callers write idempotent documents, so a retry is safe).
+    async fn upsert_many(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        documents: Vec<(String, Value)>,
+    ) -> Result<(), StoreError>;
 
     /// Deletes, optionally only if the ETag still matches. Missing is `NotFound`.
     async fn delete(

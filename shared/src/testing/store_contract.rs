@@ -21,6 +21,7 @@ pub async fn run_all(store: &dyn DocumentStore) {
     queries_filter_order_and_page_within_one_tenant(store).await;
     a_forged_continuation_token_is_refused(store).await;
     racing_read_modify_writes_lose_no_update(store).await;
+    batch_reads_and_writes_stay_in_their_partition(store).await;
     store.health().await.expect("healthy store");
 }
 
@@ -418,4 +419,66 @@ pub async fn racing_read_modify_writes_lose_no_update(store: &dyn DocumentStore)
         read.body["value"], 40,
         "updates were lost ({lost} races were retried)"
     );
+}
+
+pub async fn batch_reads_and_writes_stay_in_their_partition(store: &dyn DocumentStore) {
+    let (tenant, stranger) = (Uuid::new_v4(), Uuid::new_v4());
+    let docs: Vec<(String, serde_json::Value)> = (0..30)
+        .map(|i| (format!("s{i}"), doc(&format!("s{i}"), tenant, i)))
+        .collect();
+    store
+        .upsert_many(Collection::SyncState, tenant, docs)
+        .await
+        .expect("upsert_many");
+    store
+        .upsert_many(
+            Collection::SyncState,
+            stranger,
+            vec![("s1".into(), doc("s1", stranger, 99))],
+        )
+        .await
+        .unwrap();
+    // Overwrite some, add one.
+    store
+        .upsert_many(
+            Collection::SyncState,
+            tenant,
+            vec![
+                ("s1".into(), doc("s1", tenant, 100)),
+                ("s30".into(), doc("s30", tenant, 30)),
+            ],
+        )
+        .await
+        .unwrap();
+    let wanted: Vec<String> = ["s1", "s2", "s30", "missing"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut found = store
+        .read_many(Collection::SyncState, tenant, &wanted)
+        .await
+        .expect("read_many");
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    let values: Vec<(String, i64)> = found
+        .iter()
+        .map(|d| (d.id.clone(), d.body["value"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        values,
+        [("s1".into(), 100), ("s2".into(), 2), ("s30".into(), 30)]
+    );
+    assert!(found.iter().all(|d| !d.etag.0.is_empty()));
+    assert!(
+        store
+            .read_many(Collection::SyncState, tenant, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let theirs = store
+        .read_many(Collection::SyncState, stranger, &wanted)
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].body["value"], 99);
 }

@@ -224,6 +224,88 @@ impl DocumentStore for SqliteStore {
         .await
     }
 
+    async fn read_many(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        let ids = ids.to_vec();
+        self.with_conn(move |conn| {
+            let mut found = Vec::with_capacity(ids.len());
+            // SQLite binds at most 32766 parameters; stay far below.
+            for chunk in ids.chunks(500) {
+                let placeholders = vec!["?"; chunk.len()].join(",");
+                let sql = format!(
+                    "SELECT id, etag, body FROM documents
+                     WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
+                );
+                let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
+                let params = [collection.key().to_owned(), tenant.to_string()]
+                    .into_iter()
+                    .chain(chunk.iter().cloned());
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(params), |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                        ))
+                    })
+                    .map_err(unexpected)?;
+                for row in rows {
+                    let (id, etag, body) = row.map_err(unexpected)?;
+                    let body = serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Unexpected(e.into()))?;
+                    found.push(StoredDocument {
+                        id,
+                        etag: ETag(etag),
+                        body,
+                    });
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn upsert_many(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        documents: Vec<(String, Value)>,
+    ) -> Result<(), StoreError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let encoded = documents
+            .into_iter()
+            .map(|(id, body)| encode(&body).map(|body| (id, body)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.with_conn(move |conn| {
+            // One transaction: one disk sync for the whole batch.
+            let tx = conn.transaction().map_err(unexpected)?;
+            {
+                let mut statement = tx
+                    .prepare_cached(
+                        "INSERT INTO documents (collection, tenant_id, id, etag, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (collection, tenant_id, id)
+                         DO UPDATE SET etag = excluded.etag, body = excluded.body",
+                    )
+                    .map_err(unexpected)?;
+                let tenant = tenant.to_string();
+                for (id, body) in &encoded {
+                    statement
+                        .execute(params![collection.key(), tenant, id, new_etag(), body])
+                        .map_err(unexpected)?;
+                }
+            }
+            tx.commit().map_err(unexpected)
+        })
+        .await
+    }
+
     async fn delete(
         &self,
         collection: Collection,

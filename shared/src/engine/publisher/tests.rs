@@ -1,14 +1,17 @@
 use super::*;
-use crate::domain::{Direction, SyncTask, TenantId};
+use crate::domain::{Direction, SyncTask, TenantId, record::ChangeKind};
 use chrono::Utc;
 
-fn record(entity: &str, i: usize) -> ExternalRecord {
-    ExternalRecord {
-        entity_type: entity.into(),
-        external_id: format!("{entity}-{i}"),
-        modified_at: Utc::now(),
-        deleted: false,
-        raw: serde_json::value::to_raw_value(&serde_json::json!({"Id": i})).unwrap(),
+fn record(entity: &str, i: usize) -> ChangedRecord {
+    ChangedRecord {
+        record: ExternalRecord {
+            entity_type: entity.into(),
+            external_id: format!("{entity}-{i}"),
+            modified_at: Utc::now(),
+            deleted: false,
+            raw: serde_json::value::to_raw_value(&serde_json::json!({"Id": i})).unwrap(),
+        },
+        kind: ChangeKind::Created,
     }
 }
 
@@ -52,7 +55,7 @@ impl Fixture {
 
 fn run(
     publisher: &mut RecordPublisher<'_>,
-    pages: Vec<Vec<ExternalRecord>>,
+    pages: Vec<Vec<ChangedRecord>>,
 ) -> Vec<serde_json::Value> {
     let mut events = Vec::new();
     for page in pages {
@@ -64,7 +67,7 @@ fn run(
         .collect()
 }
 
-fn finish(publisher: RecordPublisher<'_>) -> Vec<serde_json::Value> {
+fn finish(mut publisher: RecordPublisher<'_>) -> Vec<serde_json::Value> {
     publisher
         .finish()
         .events
@@ -172,6 +175,7 @@ fn every_record_is_carried_exactly_once() {
     let f = Fixture::new();
     let mut p = f.publisher(100, 50);
     let mut count = 0;
+    assert!(p.is_idle());
     for page in 0..7 {
         count += p
             .add_page(
@@ -179,8 +183,11 @@ fn every_record_is_carried_exactly_once() {
                     .map(|i| record("contact", page * 1000 + i))
                     .collect(),
             )
-            .records;
+            .records
+            .len();
     }
-    count += p.finish().records;
+    assert!(!p.is_idle(), "a partial batch is held");
+    count += p.finish().records.len();
+    assert!(p.is_idle());
     assert_eq!(count, 7 * 97);
 }

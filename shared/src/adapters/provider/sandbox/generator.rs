@@ -111,8 +111,21 @@ impl RecordGenerator {
             .ok()
     }
 
+    /// Generated records were last modified long ago, a second per three
+    /// records; changes made later always sort after them.
     pub fn modified_at(&self, index: u64) -> DateTime<Utc> {
-        epoch() + Duration::seconds((index / RECORDS_PER_TIMESTAMP) as i64 * 60)
+        epoch() + Duration::seconds((index / RECORDS_PER_TIMESTAMP) as i64)
+    }
+
+    /// The first index whose modification time is at or after `since`.
+    pub fn first_index_modified_since(&self, since: DateTime<Utc>) -> u64 {
+        let seconds = (since - epoch()).num_microseconds().unwrap_or(i64::MAX);
+        if seconds <= 0 {
+            return 0;
+        }
+        // ceil(seconds) whole seconds after the epoch, three records each.
+        let whole = (seconds as u64).div_ceil(1_000_000);
+        whole.saturating_mul(RECORDS_PER_TIMESTAMP)
     }
 
     fn rng(&self, index: u64) -> ChaCha8Rng {

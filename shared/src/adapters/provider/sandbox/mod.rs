@@ -1,17 +1,16 @@
 //! The `sandbox` provider: a deterministic CRM for demos, tests and benchmarks.
 //!
-//! Each (tenant, integration, entity) has `recordsPerEntity` records whose ids,
-//! fields and modification times depend only on the integration's `seed` and the
-//! record's index, so two runs see the same data. Pages are ordered by
-//! modification time (several records share each timestamp, as real CRMs do).
-//! Pushed changes are kept in memory and overlaid on later reads.
+//! Each (tenant, integration, entity) has `recordsPerEntity` generated records
+//! whose ids, fields and modification times depend only on the integration's
+//! `seed` and the record's index, so two runs see the same data. Several
+//! records share each timestamp, as in real CRMs. Changes made through
+//! [`Provider::push`] or [`SandboxProvider::delete`] are kept in memory and come
+//! after every generated record in modification order, like a CRM's change feed.
 
 mod generator;
+mod overlay;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +22,7 @@ use crate::{
 };
 
 pub use generator::{EntityKind, RecordGenerator};
+use overlay::{Overlay, OverlayKey};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,18 +37,9 @@ fn default_records() -> u64 {
     200
 }
 
-type OverlayKey = (TenantId, String, EntityKind, String);
-
 #[derive(Clone, Default)]
 pub struct SandboxProvider {
-    /// Fields pushed to the sandbox, overlaid on the generated records.
-    overlay: Arc<Mutex<HashMap<OverlayKey, Overlay>>>,
-}
-
-#[derive(Debug, Clone)]
-struct Overlay {
-    fields: serde_json::Map<String, serde_json::Value>,
-    modified_at: DateTime<Utc>,
+    overlay: Arc<Overlay>,
 }
 
 fn settings_of(integration: &Integration) -> Result<SandboxSettings, ProviderError> {
@@ -67,11 +58,38 @@ fn entity_of(name: &str) -> Result<EntityKind, ProviderError> {
         .ok_or_else(|| ProviderError::NotFound(format!("the sandbox has no entity `{name}`")))
 }
 
-fn parse_cursor(cursor: Option<&str>) -> Result<u64, ProviderError> {
-    cursor.map_or(Ok(0), |c| {
-        c.parse()
-            .map_err(|_| ProviderError::Unsupported(format!("invalid sandbox cursor `{c}`")))
-    })
+/// Where a walk stands: in the generated records, or in the changes after them.
+enum Position {
+    Generated(u64),
+    Changed(usize),
+}
+
+fn parse_cursor(cursor: Option<&str>, first_generated: u64) -> Result<Position, ProviderError> {
+    let invalid = |c: &str| ProviderError::Unsupported(format!("invalid sandbox cursor `{c}`"));
+    match cursor {
+        None => Ok(Position::Generated(first_generated)),
+        Some(c) => match c.split_once(':') {
+            Some(("g", n)) => n.parse().map(Position::Generated).map_err(|_| invalid(c)),
+            Some(("c", n)) => n.parse().map(Position::Changed).map_err(|_| invalid(c)),
+            _ => Err(invalid(c)),
+        },
+    }
+}
+
+impl SandboxProvider {
+    /// Deletes a record at the "provider" (tests and demos).
+    pub fn delete(
+        &self,
+        tenant: TenantId,
+        integration_id: &str,
+        entity: &str,
+        external_id: &str,
+    ) -> Result<(), ProviderError> {
+        let entity = entity_of(entity)?;
+        let key = OverlayKey::new(tenant, integration_id, entity, external_id);
+        self.overlay.delete(key);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -83,34 +101,71 @@ impl Provider for SandboxProvider {
     ) -> Result<RecordPage, ProviderError> {
         let settings = settings_of(integration)?;
         let entity = entity_of(&request.entity_type)?;
-        let start = parse_cursor(request.cursor.as_deref())?;
-        let end = (start + request.page_size as u64).min(settings.records_per_entity);
         let generator = RecordGenerator::new(settings.seed, entity);
-        let overlay = self.overlay.lock().expect("sandbox overlay lock");
-        let records = (start..end)
-            .map(|index| {
-                let external_id = generator.external_id(index);
-                let key = (
-                    integration.tenant_id,
-                    integration.id.clone(),
-                    entity,
-                    external_id.clone(),
-                );
-                let pushed = overlay.get(&key).map(|o| (&o.fields, o.modified_at));
-                let (raw, modified_at) = generator.record(index, pushed);
-                ExternalRecord {
-                    entity_type: request.entity_type.clone(),
-                    external_id,
-                    modified_at,
-                    deleted: false,
-                    raw,
+        let total = settings.records_per_entity;
+        let first = request
+            .modified_since
+            .map_or(0, |since| generator.first_index_modified_since(since));
+        let changes = self.overlay.changes_since(
+            integration.tenant_id,
+            &integration.id,
+            entity,
+            request.modified_since,
+        );
+        let mut records = Vec::with_capacity(request.page_size);
+        let mut position = parse_cursor(request.cursor.as_deref(), first)?;
+        while records.len() < request.page_size {
+            match position {
+                Position::Generated(index) if index < total => {
+                    let external_id = generator.external_id(index);
+                    let key = OverlayKey::new(
+                        integration.tenant_id,
+                        &integration.id,
+                        entity,
+                        &external_id,
+                    );
+                    // A changed record appears once, where its change put it.
+                    if !self.overlay.contains(&key) {
+                        let (raw, modified_at) = generator.record(index, None);
+                        records.push(ExternalRecord {
+                            entity_type: request.entity_type.clone(),
+                            external_id,
+                            modified_at,
+                            deleted: false,
+                            raw,
+                        });
+                    }
+                    position = Position::Generated(index + 1);
                 }
-            })
-            .collect();
+                Position::Generated(_) => position = Position::Changed(0),
+                Position::Changed(n) => match changes.get(n) {
+                    Some(change) => {
+                        let index = generator.index_of(&change.external_id).unwrap_or(0);
+                        let (raw, modified_at) =
+                            generator.record(index, Some((&change.fields, change.modified_at)));
+                        records.push(ExternalRecord {
+                            entity_type: request.entity_type.clone(),
+                            external_id: change.external_id.clone(),
+                            modified_at,
+                            deleted: change.deleted,
+                            raw,
+                        });
+                        position = Position::Changed(n + 1);
+                    }
+                    None => break,
+                },
+            }
+        }
+        let next_cursor = match position {
+            Position::Generated(index) if index < total => Some(format!("g:{index}")),
+            Position::Generated(_) if !changes.is_empty() => Some("c:0".to_owned()),
+            Position::Changed(n) if n < changes.len() => Some(format!("c:{n}")),
+            _ => None,
+        };
         Ok(RecordPage {
             records,
-            next_cursor: (end < settings.records_per_entity).then(|| end.to_string()),
-            total_hint: Some(settings.records_per_entity),
+            next_cursor,
+            total_hint: Some(total),
         })
     }
 
@@ -126,30 +181,29 @@ impl Provider for SandboxProvider {
             .index_of(&request.external_id)
             .filter(|i| *i < settings.records_per_entity)
             .ok_or_else(|| ProviderError::NotFound(request.external_id.clone()))?;
-        let key = (
+        let key = OverlayKey::new(
             integration.tenant_id,
-            integration.id.clone(),
+            &integration.id,
             entity,
-            request.external_id.clone(),
+            &request.external_id,
         );
-        let mut overlay = self.overlay.lock().expect("sandbox overlay lock");
-        let current_modified = overlay
-            .get(&key)
-            .map_or_else(|| generator.modified_at(index), |o| o.modified_at);
-        if let Some(since) = request.if_unmodified_since
-            && current_modified > since
-        {
-            return Err(ProviderError::PreconditionFailed);
-        }
-        let modified_at = Utc::now().max(current_modified + chrono::Duration::milliseconds(1));
-        let entry = overlay.entry(key).or_insert_with(|| Overlay {
-            fields: serde_json::Map::new(),
-            modified_at,
-        });
-        entry.fields.extend(request.fields);
-        entry.modified_at = modified_at;
+        let modified_at = self.overlay.apply(
+            key,
+            request.fields,
+            generator.modified_at(index),
+            request.if_unmodified_since,
+        )?;
         Ok(PushOutcome { modified_at })
     }
+
+    fn volatile_fields(&self) -> &'static [&'static str] {
+        &["LastModifiedDate"]
+    }
+}
+
+/// The instant a sandbox change is stamped with: after every generated record.
+pub(crate) fn change_stamp(previous: DateTime<Utc>) -> DateTime<Utc> {
+    crate::domain::time::now().max(previous + chrono::Duration::microseconds(1))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ fn request(entity: &str, cursor: Option<String>, page_size: usize) -> PageReques
         cursor,
         page_size,
         filters: None,
+        modified_since: None,
     }
 }
 
@@ -24,13 +25,21 @@ async fn walk(
     integration: &Integration,
     page_size: usize,
 ) -> Vec<ExternalRecord> {
+    walk_since(provider, integration, page_size, None).await
+}
+
+async fn walk_since(
+    provider: &SandboxProvider,
+    integration: &Integration,
+    page_size: usize,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Vec<ExternalRecord> {
     let mut cursor = None;
     let mut all = Vec::new();
     loop {
-        let page = provider
-            .fetch_page(integration, request("opportunity", cursor, page_size))
-            .await
-            .unwrap();
+        let mut req = request("opportunity", cursor, page_size);
+        req.modified_since = since;
+        let page = provider.fetch_page(integration, req).await.unwrap();
         assert!(page.records.len() <= page_size);
         all.extend(page.records);
         match page.next_cursor {
@@ -91,51 +100,65 @@ async fn records_are_about_one_kibibyte_of_crm_json() {
 }
 
 #[tokio::test]
-async fn a_pushed_change_is_seen_by_the_next_read_and_guards_concurrent_edits() {
+async fn a_pushed_change_moves_the_record_after_all_others_and_guards_concurrent_edits() {
     let provider = SandboxProvider::default();
     let integration = integration(5);
-    let before = provider
-        .fetch_page(&integration, request("opportunity", None, 5))
-        .await
-        .unwrap();
-    let target = &before.records[2];
+    let before = walk(&provider, &integration, 5).await;
+    let target = before[2].clone();
     let mut fields = serde_json::Map::new();
     fields.insert("StageName".into(), "Closed Won".into());
+    let push = |since| PushRequest {
+        entity_type: "opportunity".into(),
+        external_id: target.external_id.clone(),
+        fields: fields.clone(),
+        if_unmodified_since: Some(since),
+    };
     let outcome = provider
-        .push(
-            &integration,
-            PushRequest {
-                entity_type: "opportunity".into(),
-                external_id: target.external_id.clone(),
-                fields: fields.clone(),
-                if_unmodified_since: Some(target.modified_at),
-            },
-        )
+        .push(&integration, push(target.modified_at))
         .await
         .unwrap();
-    let after = provider
-        .fetch_page(&integration, request("opportunity", None, 5))
-        .await
-        .unwrap();
-    let changed: serde_json::Value = serde_json::from_str(after.records[2].raw.get()).unwrap();
-    assert_eq!(changed["StageName"], "Closed Won");
-    assert_eq!(after.records[2].modified_at, outcome.modified_at);
 
-    let stale = provider
-        .push(
-            &integration,
-            PushRequest {
-                entity_type: "opportunity".into(),
-                external_id: target.external_id.clone(),
-                fields,
-                if_unmodified_since: Some(target.modified_at),
-            },
-        )
-        .await;
+    let after = walk(&provider, &integration, 2).await;
+    assert_eq!(after.len(), 5, "the changed record appears once");
+    let last = after.last().unwrap();
+    assert_eq!(last.external_id, target.external_id);
+    assert_eq!(last.modified_at, outcome.modified_at);
+    let changed: serde_json::Value = serde_json::from_str(last.raw.get()).unwrap();
+    assert_eq!(changed["StageName"], "Closed Won");
+
+    let stale = provider.push(&integration, push(target.modified_at)).await;
     assert!(
         matches!(stale, Err(ProviderError::PreconditionFailed)),
         "{stale:?}"
     );
+}
+
+#[tokio::test]
+async fn modified_since_returns_only_later_records_and_changes() {
+    let provider = SandboxProvider::default();
+    let integration = integration(30);
+    let all = walk(&provider, &integration, 7).await;
+    let since = all[10].modified_at;
+    let later = walk_since(&provider, &integration, 7, Some(since)).await;
+    assert_eq!(later.first().unwrap().modified_at, since, "inclusive bound");
+    assert!(later.iter().all(|r| r.modified_at >= since));
+    assert_eq!(
+        later.len(),
+        all.iter().filter(|r| r.modified_at >= since).count()
+    );
+
+    provider
+        .delete(
+            integration.tenant_id,
+            &integration.id,
+            "opportunity",
+            &all[0].external_id,
+        )
+        .unwrap();
+    let after_delete = walk_since(&provider, &integration, 7, Some(since)).await;
+    let deleted = after_delete.last().unwrap();
+    assert_eq!(deleted.external_id, all[0].external_id);
+    assert!(deleted.deleted);
 }
 
 #[tokio::test]

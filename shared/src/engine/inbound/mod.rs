@@ -1,21 +1,27 @@
-//! An inbound run: provider pages in, events out, progress recorded per page.
+//! An inbound run's lifecycle: claim the task, walk the provider (see
+//! [`walk`]), record how it ended, publish its end event, release its slot.
+
+mod changes;
+mod walk;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    RunError, SyncEngine,
-    limits::SlotLease,
-    publisher::{Outgoing, PublishContext, RecordPublisher},
+use super::{RunError, SyncEngine, limits::SlotLease};
+use crate::domain::{
+    Integration, SyncExecution, SyncTask, TaskStatus,
+    events::{EventMetadata, SyncCancelled, SyncCompleted, SyncFailed, SyncStarted, types},
+    time,
 };
-use crate::{
-    domain::{
-        Integration, RecordCounters, SyncExecution, SyncTask, TaskStatus,
-        events::{EventMetadata, SyncCancelled, SyncCompleted, SyncFailed, SyncStarted, types},
-    },
-    ports::{PageRequest, Provider},
-};
+
+pub(super) use walk::InboundOutcome;
+
+/// Why a run must stop early.
+pub(super) struct RunSignals {
+    pub shutdown: CancellationToken,
+    pub lease_lost: CancellationToken,
+}
 
 impl SyncEngine {
     /// Runs a pending task to its end and records how it ended. Never panics on
@@ -78,7 +84,8 @@ impl SyncEngine {
             }
             Err(e) => Err(e),
         };
-        self.finish(task, execution, metadata, outcome).await;
+        self.finish(task, execution, metadata, &entities, outcome)
+            .await;
     }
 
     async fn start(
@@ -95,8 +102,8 @@ impl SyncEngine {
                 claimed = t.status == TaskStatus::Pending;
                 if claimed {
                     t.status = TaskStatus::Running;
-                    t.started_at = Some(crate::domain::time::now());
-                    t.updated_at = crate::domain::time::now();
+                    t.started_at = Some(time::now());
+                    t.updated_at = time::now();
                     t.execution_id = Some(execution_id);
                 }
                 claimed
@@ -124,117 +131,36 @@ impl SyncEngine {
         Ok(())
     }
 
-    async fn run_inbound(
-        &self,
-        task: &SyncTask,
-        execution: &SyncExecution,
-        integration: &Integration,
-        entities: &[String],
-        metadata: &EventMetadata,
-        signals: &RunSignals,
-    ) -> Result<RecordCounters, RunError> {
-        let provider = self.providers.get(&integration.provider).ok_or_else(|| {
-            RunError::Provider(crate::ports::ProviderError::Unsupported(
-                integration.provider.clone(),
-            ))
-        })?;
-        let mut publisher = RecordPublisher::new(PublishContext {
-            task,
-            execution,
-            provider: &integration.provider,
-            events: &self.events,
-            metadata: metadata.clone(),
-            batch_threshold: self.settings.batch_threshold,
-            batch_size: self.settings.batch_size,
-        });
-        let mut counters = RecordCounters::default();
-        for entity in entities {
-            let mut cursor = None;
-            loop {
-                let request = PageRequest {
-                    entity_type: entity.clone(),
-                    cursor: cursor.take(),
-                    page_size: self.settings.page_size,
-                    filters: task.filters.clone(),
-                };
-                let page = tokio::select! {
-                    biased;
-                    _ = signals.shutdown.cancelled() => return Err(RunError::Interrupted),
-                    _ = signals.lease_lost.cancelled() => return Err(RunError::LeaseLost),
-                    page = fetch(provider.as_ref(), integration, request) => page?,
-                };
-                let outgoing = publisher.add_page(page.records);
-                self.publish_progress(task, execution, outgoing, &mut counters)
-                    .await?;
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-        }
-        let rest = publisher.finish();
-        self.publish_progress(task, execution, rest, &mut counters)
-            .await?;
-        Ok(counters)
-    }
-
-    /// Publishes (confirmed) and only then counts and records the progress.
-    async fn publish_progress(
-        &self,
-        task: &SyncTask,
-        execution: &SyncExecution,
-        outgoing: Outgoing,
-        counters: &mut RecordCounters,
-    ) -> Result<(), RunError> {
-        if outgoing.events.is_empty() {
-            return Ok(());
-        }
-        self.bus.publish(&outgoing.events).await?;
-        counters.records_processed += outgoing.records;
-        metrics::counter!("sync_records_published_total").increment(outgoing.records);
-        let snapshot = *counters;
-        let mut cancel_requested = false;
-        self.repo
-            .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
-                t.counters = snapshot;
-                t.updated_at = crate::domain::time::now();
-                cancel_requested = t.cancel_requested;
-                true
-            })
-            .await?;
-        let mut progress = execution.clone();
-        progress.counters = snapshot;
-        self.repo.upsert(&progress).await?;
-        if cancel_requested {
-            return Err(RunError::Cancelled);
-        }
-        Ok(())
-    }
-
     async fn finish(
         &self,
         task: SyncTask,
         mut execution: SyncExecution,
         metadata: EventMetadata,
-        outcome: Result<RecordCounters, RunError>,
+        entities: &[String],
+        outcome: Result<InboundOutcome, RunError>,
     ) {
-        let now = crate::domain::time::now();
-        let (status, counters, error) = match outcome {
-            Ok(counters) => (TaskStatus::Completed, counters, None),
+        let now = time::now();
+        let (status, result, error) = match outcome {
+            Ok(result) => (TaskStatus::Completed, result, None),
             Err(e) => {
                 let status = match e {
                     RunError::Cancelled => TaskStatus::Cancelled,
                     _ => TaskStatus::Failed,
                 };
                 tracing::warn!(error = %e, status = status.as_str(), "sync stopped");
-                let counters = self
-                    .get_task(task.tenant_id, task.task_id)
-                    .await
-                    .map(|t| t.counters)
+                // What the run recorded before it stopped.
+                let recorded = self.get_task(task.tenant_id, task.task_id).await.ok();
+                let result = recorded
+                    .map(|t| InboundOutcome {
+                        counters: t.counters,
+                        cursors: t.cursors,
+                        more_remaining: false,
+                    })
                     .unwrap_or_default();
-                (status, counters, Some(e.to_string()))
+                (status, result, Some(e.to_string()))
             }
         };
+        let counters = result.counters;
         execution.status = status;
         execution.counters = counters;
         execution.completed_at = Some(now);
@@ -247,6 +173,8 @@ impl SyncEngine {
             .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
                 t.status = status;
                 t.counters = counters;
+                t.cursors = result.cursors.clone();
+                t.more_remaining = result.more_remaining;
                 t.completed_at = Some(now);
                 t.updated_at = now;
                 t.error = error.clone();
@@ -257,18 +185,21 @@ impl SyncEngine {
             tracing::error!(error = %e, "cannot record the task's end");
         }
         let (task_id, execution_id) = (task.task_id, execution.execution_id);
-        let event = match (status, &error) {
-            (TaskStatus::Completed, _) => self.events.build(
+        let event = match status {
+            TaskStatus::Completed => self.events.build(
                 types::SYNC_COMPLETED,
                 task.tenant_id,
                 SyncCompleted {
                     task_id,
                     execution_id,
                     counters,
+                    entity_types: entities,
+                    cursors: &result.cursors,
+                    more_remaining: result.more_remaining,
                 },
                 &metadata,
             ),
-            (TaskStatus::Cancelled, _) => self.events.build(
+            TaskStatus::Cancelled => self.events.build(
                 types::SYNC_CANCELLED,
                 task.tenant_id,
                 SyncCancelled {
@@ -278,13 +209,13 @@ impl SyncEngine {
                 },
                 &metadata,
             ),
-            (_, reason) => self.events.build(
+            _ => self.events.build(
                 types::SYNC_FAILED,
                 task.tenant_id,
                 SyncFailed {
                     task_id,
                     execution_id,
-                    error: reason.as_deref().unwrap_or("unknown"),
+                    error: error.as_deref().unwrap_or("unknown"),
                 },
                 &metadata,
             ),
@@ -301,12 +232,6 @@ impl SyncEngine {
     }
 }
 
-/// Why a run must stop early.
-struct RunSignals {
-    shutdown: CancellationToken,
-    lease_lost: CancellationToken,
-}
-
 /// Renews the slot lease at a third of its lifetime; signals `lost` when it
 /// cannot (another run took the slot, or the store stayed down past expiry).
 async fn keep_leased(
@@ -320,7 +245,7 @@ async fn keep_leased(
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match limiter.renew(&lease, crate::domain::time::now()).await {
+        match limiter.renew(&lease, time::now()).await {
             Ok(true) => last_renewed = tokio::time::Instant::now(),
             Ok(false) => break,
             Err(e) if last_renewed.elapsed() < ttl => {
@@ -331,12 +256,4 @@ async fn keep_leased(
     }
     tracing::warn!(slot = %lease.slot_id, "the sync lost its concurrency lease");
     lost.cancel();
-}
-
-async fn fetch(
-    provider: &dyn Provider,
-    integration: &Integration,
-    request: PageRequest,
-) -> Result<crate::ports::RecordPage, RunError> {
-    Ok(provider.fetch_page(integration, request).await?)
 }

@@ -1,0 +1,362 @@
+//! The incremental walk of an inbound run.
+//!
+//! For each entity type: read from the entity's cursor (minus an overlap
+//! window, because providers may commit a change later than its timestamp),
+//! compare each record with its stored state, publish only what changed or was
+//! deleted, and only after the broker confirmed: write the new states, count,
+//! and move the cursor. The cursor moves only while the publisher holds nothing
+//! back, so a crash can make a run redo work, never skip it. A run stops at
+//! `max_records_per_sync`, saying more remain; the next run goes on from the
+//! cursor.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{
+    RunSignals,
+    changes::{Change, StateKey, classify},
+};
+use crate::{
+    domain::{
+        ExternalRecord, Integration, RecordCounters, SyncExecution, SyncTask,
+        events::EventMetadata,
+        record::{ChangeKind, ChangedRecord},
+        sync_state::{CursorPosition, EntityCursor, RecordState},
+        time,
+    },
+    engine::{
+        RunError, SyncEngine,
+        publisher::{Outgoing, PublishContext, RecordPublisher},
+    },
+    ports::{PageRequest, Provider, ProviderError, RecordPage},
+};
+
+/// What a completed run reached.
+#[derive(Debug, Clone, Default)]
+pub struct InboundOutcome {
+    pub counters: RecordCounters,
+    pub cursors: BTreeMap<String, String>,
+    pub more_remaining: bool,
+}
+
+struct Walk<'a> {
+    engine: &'a SyncEngine,
+    task: &'a SyncTask,
+    execution: &'a SyncExecution,
+    volatile: &'static [&'static str],
+    publisher: RecordPublisher<'a>,
+    counters: RecordCounters,
+    /// States of changed records the publisher still holds, written once they are out.
+    pending: HashMap<(String, String), (ChangeKind, RecordState)>,
+    cursors: BTreeMap<String, EntityCursor>,
+    /// The furthest position read per entity type.
+    reached: BTreeMap<String, CursorPosition>,
+    deleted_in_run: HashMap<String, u64>,
+    budget_used: u64,
+}
+
+impl SyncEngine {
+    pub(super) async fn run_inbound(
+        &self,
+        task: &SyncTask,
+        execution: &SyncExecution,
+        integration: &Integration,
+        entities: &[String],
+        metadata: &EventMetadata,
+        signals: &RunSignals,
+    ) -> Result<InboundOutcome, RunError> {
+        let provider = self.providers.get(&integration.provider).ok_or_else(|| {
+            RunError::Provider(ProviderError::Unsupported(integration.provider.clone()))
+        })?;
+        let mut walk = Walk {
+            engine: self,
+            task,
+            execution,
+            volatile: provider.volatile_fields(),
+            publisher: RecordPublisher::new(PublishContext {
+                task,
+                execution,
+                provider: &integration.provider,
+                events: &self.events,
+                metadata: metadata.clone(),
+                batch_threshold: self.settings.batch_threshold,
+                batch_size: self.settings.batch_size,
+            }),
+            counters: RecordCounters::default(),
+            pending: HashMap::new(),
+            cursors: BTreeMap::new(),
+            reached: BTreeMap::new(),
+            deleted_in_run: HashMap::new(),
+            budget_used: 0,
+        };
+        let mut more_remaining = false;
+        'entities: for (position, entity) in entities.iter().enumerate() {
+            let cursor = walk.load_cursor(entity).await?;
+            let overlap =
+                chrono::Duration::from_std(self.settings.cursor_overlap).unwrap_or_default();
+            let since = cursor.position.as_ref().map(|p| p.modified_at - overlap);
+            let mut page_token = None;
+            loop {
+                let request = PageRequest {
+                    entity_type: entity.clone(),
+                    cursor: page_token.take(),
+                    page_size: self.settings.page_size,
+                    filters: task.filters.clone(),
+                    modified_since: since,
+                };
+                let page = tokio::select! {
+                    biased;
+                    _ = signals.shutdown.cancelled() => return Err(RunError::Interrupted),
+                    _ = signals.lease_lost.cancelled() => return Err(RunError::LeaseLost),
+                    page = fetch(provider.as_ref(), integration, request) => page?,
+                };
+                let RecordPage {
+                    records,
+                    next_cursor,
+                    ..
+                } = page;
+                walk.absorb(entity, records).await?;
+                if walk.budget_used >= self.settings.max_records_per_sync {
+                    more_remaining = next_cursor.is_some() || position + 1 < entities.len();
+                    if more_remaining {
+                        tracing::info!(
+                            budget = self.settings.max_records_per_sync,
+                            "record budget reached; the next run continues"
+                        );
+                    }
+                    break 'entities;
+                }
+                match next_cursor {
+                    Some(next) => page_token = Some(next),
+                    None => break,
+                }
+            }
+        }
+        let rest = walk.publisher.finish();
+        walk.commit(rest, Vec::new()).await?;
+        Ok(InboundOutcome {
+            counters: walk.counters,
+            cursors: walk
+                .reached
+                .iter()
+                .map(|(e, p)| (e.clone(), p.to_string()))
+                .collect(),
+            more_remaining,
+        })
+    }
+}
+
+impl Walk<'_> {
+    async fn load_cursor(&mut self, entity: &str) -> Result<EntityCursor, RunError> {
+        let task = self.task;
+        let id = EntityCursor::document_id(&task.integration_id, entity);
+        let cursor = self
+            .engine
+            .repo
+            .get::<EntityCursor>(task.tenant_id, &id)
+            .await?
+            .map(|v| v.doc)
+            .unwrap_or_else(|| EntityCursor::new(task.tenant_id, &task.integration_id, entity));
+        self.cursors.insert(entity.to_owned(), cursor.clone());
+        Ok(cursor)
+    }
+
+    /// Classifies a page against stored state and publishes what changed.
+    async fn absorb(&mut self, entity: &str, records: Vec<ExternalRecord>) -> Result<(), RunError> {
+        let task = self.task;
+        let ids: Vec<String> = records
+            .iter()
+            .map(|r| RecordState::document_id(&task.integration_id, entity, &r.external_id))
+            .collect();
+        let stored: HashMap<String, RecordState> = self
+            .engine
+            .repo
+            .get_many::<RecordState>(task.tenant_id, &ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.external_id.clone(), s))
+            .collect();
+        let checkpoint = self.cursors.get(entity).and_then(|c| c.position.clone());
+        let key = StateKey {
+            tenant: task.tenant_id,
+            integration_id: &task.integration_id,
+            task_id: task.task_id,
+        };
+        let mut changed = Vec::new();
+        let mut deleted = Vec::new();
+        for record in records {
+            let position = CursorPosition {
+                modified_at: record.modified_at,
+                external_id: record.external_id.clone(),
+            };
+            // Re-reads of the overlap window do not count against the budget.
+            let reread = checkpoint.as_ref().is_some_and(|c| position <= *c);
+            let reached = self
+                .reached
+                .entry(entity.to_owned())
+                .or_insert_with(|| position.clone());
+            if position > *reached {
+                *reached = position;
+            }
+            // A record changed earlier in this run and still held counts as known.
+            let held = self
+                .pending
+                .get(&(entity.to_owned(), record.external_id.clone()))
+                .map(|(_, s)| s);
+            let known = held.or_else(|| stored.get(&record.external_id));
+            let change = classify(&record, known, self.volatile, &key);
+            if !reread || matches!(change, Change::Changed(..) | Change::Deleted(_)) {
+                self.counters.records_processed += 1;
+                self.budget_used += 1;
+            }
+            match change {
+                Change::Changed(kind, state) => {
+                    self.pending.insert(
+                        (entity.to_owned(), record.external_id.clone()),
+                        (kind, state),
+                    );
+                    changed.push(ChangedRecord { record, kind });
+                }
+                Change::Unchanged => self.counters.records_unchanged += 1,
+                Change::Deleted(tombstone) => {
+                    // A deletion supersedes a change still held back.
+                    self.pending
+                        .remove(&(entity.to_owned(), record.external_id.clone()));
+                    deleted.push((record, tombstone));
+                }
+                Change::AlreadyGone => {}
+            }
+        }
+        self.check_mass_delete(entity, deleted.len() as u64)?;
+        let mut outgoing = self.publisher.add_page(changed);
+        outgoing.events.extend(
+            deleted
+                .iter()
+                .map(|(record, _)| self.publisher.deletion_event(record)),
+        );
+        self.commit(outgoing, deleted).await
+    }
+
+    /// Stops a run before it deletes more than the configured share of an
+    /// entity's known records (a provider returning "everything deleted" must
+    /// not wipe the platform).
+    fn check_mass_delete(&mut self, entity: &str, deletions: u64) -> Result<(), RunError> {
+        if deletions == 0 {
+            return Ok(());
+        }
+        let settings = &self.engine.settings;
+        let total = self.deleted_in_run.get(entity).copied().unwrap_or(0) + deletions;
+        let known = self.cursors.get(entity).map_or(0, |c| c.known_records);
+        if total >= settings.mass_delete_min
+            && total as f64 > settings.mass_delete_share * known as f64
+        {
+            return Err(RunError::MassDelete {
+                entity_type: entity.to_owned(),
+                deletions: total,
+                known,
+            });
+        }
+        self.deleted_in_run.insert(entity.to_owned(), total);
+        Ok(())
+    }
+
+    /// Publishes (confirmed), then records: states, counters, cursors, progress.
+    async fn commit(
+        &mut self,
+        outgoing: Outgoing,
+        deleted: Vec<(ExternalRecord, RecordState)>,
+    ) -> Result<(), RunError> {
+        let engine = self.engine;
+        let tenant = self.task.tenant_id;
+        if !outgoing.events.is_empty() {
+            engine.bus.publish(&outgoing.events).await?;
+        }
+        let mut states = Vec::with_capacity(outgoing.records.len() + deleted.len());
+        for published in outgoing.records {
+            let entity = published.record.entity_type;
+            let Some((kind, state)) = self
+                .pending
+                .remove(&(entity.clone(), published.record.external_id))
+            else {
+                continue; // deleted while held: its tombstone is already written
+            };
+            match kind {
+                ChangeKind::Created => {
+                    self.counters.records_created += 1;
+                    if let Some(cursor) = self.cursors.get_mut(&entity) {
+                        cursor.known_records += 1;
+                    }
+                }
+                ChangeKind::Updated => self.counters.records_updated += 1,
+            }
+            states.push(state);
+        }
+        for (record, tombstone) in deleted {
+            self.counters.records_deleted += 1;
+            if let Some(cursor) = self.cursors.get_mut(&record.entity_type) {
+                cursor.known_records = cursor.known_records.saturating_sub(1);
+            }
+            states.push(tombstone);
+        }
+        metrics::counter!("sync_records_published_total").increment(states.len() as u64);
+        engine.repo.upsert_many(tenant, &states).await?;
+        self.save_cursors().await?;
+        self.record_progress().await
+    }
+
+    /// Writes every cursor; positions move only while nothing is held back.
+    async fn save_cursors(&mut self) -> Result<(), RunError> {
+        if self.publisher.is_idle() {
+            for (entity, position) in &self.reached {
+                if let Some(cursor) = self.cursors.get_mut(entity)
+                    && cursor.position.as_ref().is_none_or(|p| position > p)
+                {
+                    cursor.position = Some(position.clone());
+                }
+            }
+        }
+        let now = time::now();
+        let cursors: Vec<EntityCursor> = self
+            .cursors
+            .values()
+            .cloned()
+            .map(|mut c| {
+                c.updated_at = now;
+                c
+            })
+            .collect();
+        Ok(self
+            .engine
+            .repo
+            .upsert_many(self.task.tenant_id, &cursors)
+            .await?)
+    }
+
+    async fn record_progress(&mut self) -> Result<(), RunError> {
+        let snapshot = self.counters;
+        let mut cancel_requested = false;
+        self.engine
+            .repo
+            .update::<SyncTask, _>(self.task.tenant_id, &self.task.task_id.to_string(), |t| {
+                t.counters = snapshot;
+                t.updated_at = time::now();
+                cancel_requested = t.cancel_requested;
+                true
+            })
+            .await?;
+        let mut progress = self.execution.clone();
+        progress.counters = snapshot;
+        self.engine.repo.upsert(&progress).await?;
+        if cancel_requested {
+            return Err(RunError::Cancelled);
+        }
+        Ok(())
+    }
+}
+
+async fn fetch(
+    provider: &dyn Provider,
+    integration: &Integration,
+    request: PageRequest,
+) -> Result<RecordPage, RunError> {
+    Ok(provider.fetch_page(integration, request).await?)
+}
