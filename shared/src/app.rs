@@ -11,7 +11,11 @@ use crate::{
     adapters::{
         bus::{InProcessBus, MeteredBus, RabbitMqBus},
         directory::{FileDirectory, IntegrationManagerClient},
-        provider::SandboxProvider,
+        provider::{
+            SandboxProvider,
+            http::{HttpPolicy, ProviderHttp, SecretManagementCredentials},
+            salesforce::SalesforceProvider,
+        },
         store::{CosmosStore, CosmosStoreOptions, SqliteStore},
     },
     auth::{TokenIssuer, TokenVerifier},
@@ -60,7 +64,7 @@ impl App {
         let (bus, in_process_bus) = build_bus(&settings).await?;
         let directory = build_directory(&settings)?;
         let sandbox = SandboxProvider::default();
-        let providers = ProviderRegistry::default().with("sandbox", Arc::new(sandbox.clone()));
+        let providers = build_providers(&settings, sandbox.clone())?;
         let repo = Repository::new(store.clone());
         let limiter = SyncLimiter::new(
             repo.clone(),
@@ -201,6 +205,34 @@ async fn build_bus(
             Ok((Arc::new(MeteredBus::new(bus.clone())), Some(bus)))
         }
     }
+}
+
+/// Every provider adapter, sharing one HTTP client, budget and credentials.
+fn build_providers(
+    settings: &Settings,
+    sandbox: SandboxProvider,
+) -> Result<ProviderRegistry, BootstrapError> {
+    let providers = ProviderRegistry::default().with("sandbox", Arc::new(sandbox));
+    let Some(secrets_url) = &settings.services.secret_management.url else {
+        tracing::info!("no secret-management URL: only the sandbox provider is available");
+        return Ok(providers);
+    };
+    let credentials = SecretManagementCredentials::new(
+        secrets_url,
+        settings.services.integration_manager.url.as_deref(),
+        Duration::from_millis(settings.services.secret_management.timeout_ms),
+        TokenIssuer::new(&settings.jwt),
+    )
+    .map_err(|e| BootstrapError::Directory(format!("secret-management client: {e}")))?;
+    let http = ProviderHttp::new(HttpPolicy::from(&settings.providers), credentials)
+        .map_err(|e| BootstrapError::Directory(format!("provider HTTP client: {e}")))?;
+    Ok(providers.with(
+        "salesforce",
+        Arc::new(SalesforceProvider::new(
+            http.clone(),
+            &settings.providers.salesforce.api_version,
+        )),
+    ))
 }
 
 fn build_directory(settings: &Settings) -> Result<Arc<dyn IntegrationDirectory>, BootstrapError> {

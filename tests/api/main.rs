@@ -10,6 +10,7 @@ mod incremental;
 mod integration_manager;
 mod limits;
 mod observability;
+mod salesforce;
 mod security;
 mod shutdown;
 mod tasks_api;

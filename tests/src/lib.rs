@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod cosmos;
+pub mod fakes;
 pub mod fixtures;
 pub mod spawn;
 pub mod tokens;

@@ -22,6 +22,8 @@ pub struct SpawnOptions {
     pub integrations: Vec<Integration>,
     /// Use integration-manager at this URL instead of a local file.
     pub integration_manager_url: Option<String>,
+    /// secret-management (provider credentials).
+    pub secret_management_url: Option<String>,
     /// Reuse a data directory (restart scenarios); a fresh one otherwise.
     pub data_dir: Option<std::path::PathBuf>,
     pub page_size: Option<usize>,
@@ -103,6 +105,9 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     settings.storage.integrations_file = integrations_file.display().to_string();
     dirs.push(files);
     settings.services.integration_manager.url = options.integration_manager_url;
+    if let Some(url) = options.secret_management_url {
+        settings.services.secret_management.url = Some(url);
+    }
     if let Some(page_size) = options.page_size {
         settings.sync_limits.page_size = page_size;
     }

@@ -28,6 +28,31 @@ pub struct Settings {
     pub sync_limits: SyncLimits,
     pub mapping: MappingSettings,
     pub webhooks: WebhookSettings,
+    pub providers: ProviderSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    pub request_timeout_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    pub max_retry_after_ms: u64,
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub salesforce: SalesforceSettings,
+    pub hubspot: HubSpotSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SalesforceSettings {
+    pub api_version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HubSpotSettings {
+    pub base_url: String,
+    pub search_result_cap: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

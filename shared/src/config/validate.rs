@@ -54,6 +54,15 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.sync_limits.mass_delete_share) {
             return invalid("sync_limits.mass_delete_share", "must be between 0 and 1");
         }
+        if self.providers.requests_per_second == 0 || self.providers.burst == 0 {
+            return invalid(
+                "providers.requests_per_second",
+                "and providers.burst must be greater than 0",
+            );
+        }
+        if self.providers.max_attempts == 0 {
+            return invalid("providers.max_attempts", "must be greater than 0");
+        }
         if self.rabbitmq.exchange.is_empty() {
             return invalid("rabbitmq.exchange", "must not be empty");
         }

@@ -1,0 +1,239 @@
+//! The Salesforce adapter against a fake Salesforce, end to end.
+
+use std::{collections::HashMap, time::Duration};
+
+use integration_tests::{
+    SpawnOptions, TestApp,
+    fakes::{
+        platform::FakePlatform,
+        salesforce::{FakeSalesforce, Fault},
+    },
+    spawn_app,
+};
+use serde_json::{Value, json};
+use sync_core::domain::Integration;
+use uuid::Uuid;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Setup {
+    app: TestApp,
+    salesforce: FakeSalesforce,
+    platform: FakePlatform,
+    integration: Integration,
+}
+
+async fn setup(
+    rows: usize,
+    per_stamp: usize,
+    page_size: usize,
+    token_in_secret: &str,
+    tweak: Option<fn(&mut sync_core::config::Settings)>,
+) -> Setup {
+    let salesforce = FakeSalesforce::start(page_size, "valid-session").await;
+    salesforce.add_rows("Opportunity", rows, per_stamp);
+    let integration: Integration = serde_json::from_value(json!({
+        "id": format!("sf-{}", Uuid::new_v4().simple()),
+        "tenantId": Uuid::new_v4(),
+        "provider": "salesforce",
+        "status": "active",
+        "credentialSecretName": "sf-credentials",
+        "syncConfig": {"entityMappings": [{"externalEntity": "Opportunity", "enabled": true}]}
+    }))
+    .unwrap();
+    let platform = FakePlatform::start(vec![integration.clone()]).await;
+    platform.set_secret(
+        "sf-credentials",
+        json!({"accessToken": token_in_secret, "instanceUrl": salesforce.url}),
+    );
+    let app = spawn_app(SpawnOptions {
+        integration_manager_url: Some(platform.url.clone()),
+        secret_management_url: Some(platform.url.clone()),
+        tweak,
+        ..Default::default()
+    })
+    .await;
+    Setup {
+        app,
+        salesforce,
+        platform,
+        integration,
+    }
+}
+
+async fn sync(setup: &mut Setup) -> (Value, Vec<(String, Value)>) {
+    let tenant = setup.integration.tenant_id;
+    let task_id = setup
+        .app
+        .trigger_inbound(tenant, &setup.integration.id)
+        .await;
+    let events = setup
+        .app
+        .events
+        .collect_until_any(
+            &["integration.sync.completed", "integration.sync.failed"],
+            TIMEOUT,
+        )
+        .await;
+    let task = setup.app.wait_for_task_end(tenant, &task_id, TIMEOUT).await;
+    (task, events)
+}
+
+fn published(events: &[(String, Value)]) -> HashMap<String, usize> {
+    let mut ids = HashMap::new();
+    for (kind, event) in events {
+        let records: Vec<&Value> = match kind.as_str() {
+            "integration.data.raw" => vec![&event["data"]],
+            "integration.data.raw.batch" => event["data"]["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .collect(),
+            _ => vec![],
+        };
+        for record in records {
+            *ids.entry(record["externalId"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn opportunities_sync_without_missing_shared_timestamps_then_only_changes_and_deletions() {
+    // Three rows per SystemModstamp and pages of 40: groups straddle page boundaries.
+    let mut s = setup(250, 3, 40, "valid-session", None).await;
+
+    let (first, events) = sync(&mut s).await;
+    assert_eq!(first["status"], "completed", "{first}");
+    let ids = published(&events);
+    assert_eq!(
+        ids.len(),
+        250,
+        "every row, none missed at shared timestamps"
+    );
+    assert!(ids.values().all(|n| *n == 1));
+    assert_eq!(first["recordsCreated"], 250);
+    let raw = events
+        .iter()
+        .find(|(k, _)| k == "integration.data.raw.batch")
+        .unwrap();
+    assert!(raw.1["data"]["records"][0]["rawData"]["StageName"].is_string());
+
+    let (second, events) = sync(&mut s).await;
+    assert!(
+        published(&events).is_empty(),
+        "nothing changed, nothing published"
+    );
+    assert_eq!(second["recordsUpdated"], 0);
+
+    let edited = "006000000000000042";
+    s.salesforce
+        .edit("Opportunity", edited, "StageName", json!("Closed Won"));
+    let (third, events) = sync(&mut s).await;
+    assert_eq!(published(&events).keys().collect::<Vec<_>>(), vec![edited]);
+    assert_eq!(third["recordsUpdated"], 1);
+
+    let gone = "006000000000000007";
+    s.salesforce.delete("Opportunity", gone);
+    let (fourth, events) = sync(&mut s).await;
+    let deletions: Vec<&Value> = events
+        .iter()
+        .filter(|(k, _)| k == "integration.data.deleted")
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(deletions.len(), 1);
+    assert_eq!(deletions[0]["data"]["externalId"], gone);
+    assert_eq!(fourth["recordsDeleted"], 1);
+    s.app.cleanup().await;
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_waited_out_and_the_sync_completes() {
+    let mut s = setup(60, 2, 25, "valid-session", None).await;
+    s.salesforce.inject(vec![
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        Fault::ServerError,
+        Fault::ServerError,
+    ]);
+
+    let (task, events) = sync(&mut s).await;
+
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(published(&events).len(), 60);
+    let requests = s.salesforce.requests();
+    let queries: Vec<_> = requests.iter().filter(|(_, p)| p == "queryAll").collect();
+    assert!(
+        queries.len() >= 4,
+        "the 429 and both 503s were retried: {requests:?}"
+    );
+    let waited = queries[1].0 - queries[0].0;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "Retry-After: 1 was honoured (waited {waited:?})"
+    );
+    s.app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refreshed_once_and_the_sync_goes_on() {
+    let mut s = setup(30, 1, 50, "expired-session", None).await;
+    s.platform
+        .rotate_on_refresh("sf-credentials", "valid-session");
+
+    let (task, events) = sync(&mut s).await;
+
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(published(&events).len(), 30);
+    assert_eq!(s.platform.refresh_calls(), 1);
+    s.app.cleanup().await;
+}
+
+#[tokio::test]
+async fn credentials_that_stay_refused_fail_the_sync_with_the_reason() {
+    let mut s = setup(5, 1, 50, "revoked-session", None).await;
+
+    let (task, _) = sync(&mut s).await;
+
+    assert_eq!(task["status"], "failed");
+    assert!(
+        task["error"].as_str().unwrap().contains("credentials"),
+        "{task}"
+    );
+    assert_eq!(
+        s.platform.refresh_calls(),
+        1,
+        "refreshed once, not in a loop"
+    );
+    s.app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_request_budget_per_tenant_and_provider_is_respected() {
+    let tweak: fn(&mut sync_core::config::Settings) = |s| {
+        s.providers.requests_per_second = 4;
+        s.providers.burst = 1;
+    };
+    let mut s = setup(100, 1, 10, "valid-session", Some(tweak)).await;
+
+    let (task, _) = sync(&mut s).await;
+
+    assert_eq!(task["status"], "completed");
+    let times: Vec<_> = s
+        .salesforce
+        .requests()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert!(times.len() >= 10);
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(200),
+            "requests {gap:?} apart exceed 4 per second"
+        );
+    }
+    s.app.cleanup().await;
+}
