@@ -14,6 +14,8 @@ use crate::{
         provider::{
             SandboxProvider,
             http::{HttpPolicy, ProviderHttp, SecretManagementCredentials},
+            hubspot::HubSpotProvider,
+            proxy::{IntegrationManagerProxy, ServiceTokens},
             salesforce::SalesforceProvider,
         },
         store::{CosmosStore, CosmosStoreOptions, SqliteStore},
@@ -212,7 +214,18 @@ fn build_providers(
     settings: &Settings,
     sandbox: SandboxProvider,
 ) -> Result<ProviderRegistry, BootstrapError> {
-    let providers = ProviderRegistry::default().with("sandbox", Arc::new(sandbox));
+    let mut providers = ProviderRegistry::default().with("sandbox", Arc::new(sandbox));
+    if let Some(manager_url) = &settings.services.integration_manager.url {
+        let tokens = Arc::new(ServiceTokens(TokenIssuer::new(&settings.jwt)));
+        let http =
+            ProviderHttp::new(HttpPolicy::from(&settings.providers), tokens).map_err(|e| {
+                BootstrapError::Directory(format!("integration-manager proxy client: {e}"))
+            })?;
+        let proxy = IntegrationManagerProxy::new(http, manager_url);
+        providers = providers
+            .with("integration-manager", proxy.clone())
+            .with_fallback(proxy);
+    }
     let Some(secrets_url) = &settings.services.secret_management.url else {
         tracing::info!("no secret-management URL: only the sandbox provider is available");
         return Ok(providers);
@@ -226,13 +239,23 @@ fn build_providers(
     .map_err(|e| BootstrapError::Directory(format!("secret-management client: {e}")))?;
     let http = ProviderHttp::new(HttpPolicy::from(&settings.providers), credentials)
         .map_err(|e| BootstrapError::Directory(format!("provider HTTP client: {e}")))?;
-    Ok(providers.with(
-        "salesforce",
-        Arc::new(SalesforceProvider::new(
-            http.clone(),
-            &settings.providers.salesforce.api_version,
-        )),
-    ))
+    let hubspot = &settings.providers.hubspot;
+    Ok(providers
+        .with(
+            "salesforce",
+            Arc::new(SalesforceProvider::new(
+                http.clone(),
+                &settings.providers.salesforce.api_version,
+            )),
+        )
+        .with(
+            "hubspot",
+            Arc::new(HubSpotProvider::new(
+                http,
+                &hubspot.base_url,
+                hubspot.search_result_cap,
+            )),
+        ))
 }
 
 fn build_directory(settings: &Settings) -> Result<Arc<dyn IntegrationDirectory>, BootstrapError> {

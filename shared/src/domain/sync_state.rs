@@ -109,15 +109,30 @@ pub type CursorsReached = BTreeMap<String, String>;
 /// in sorted order, so the provider's key order does not matter either.
 pub fn content_hash(raw: &RawValue, volatile_fields: &[&str]) -> (String, Value) {
     let mut value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        for field in volatile_fields {
-            map.remove(*field);
-        }
+    for field in volatile_fields {
+        remove_path(&mut value, field);
     }
     // serde_json's Map is ordered by key (no preserve_order), so this text is canonical.
     let canonical = serde_json::to_vec(&value).expect("a JSON value serialises");
     let hash = format!("{:032x}", xxh3_128(&canonical));
     (hash, value)
+}
+
+/// Removes `a.b.c` from nested objects; missing paths are ignored.
+fn remove_path(value: &mut Value, path: &str) {
+    let mut current = value;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Value::Object(map) = current else { return };
+        if parts.peek().is_none() {
+            map.remove(part);
+            return;
+        }
+        match map.get_mut(part) {
+            Some(next) => current = next,
+            None => return,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +157,26 @@ mod tests {
             &volatile,
         );
         let (c, _) = content_hash(&raw(r#"{"Amount":2,"Name":"x"}"#), &volatile);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn nested_volatile_fields_are_ignored_too() {
+        let volatile = ["updatedAt", "properties.hs_lastmodifieddate"];
+        let (a, _) = content_hash(
+            &raw(
+                r#"{"id":"1","updatedAt":"x","properties":{"amount":"5","hs_lastmodifieddate":"1"}}"#,
+            ),
+            &volatile,
+        );
+        let (b, _) = content_hash(
+            &raw(
+                r#"{"id":"1","updatedAt":"y","properties":{"amount":"5","hs_lastmodifieddate":"2"}}"#,
+            ),
+            &volatile,
+        );
+        let (c, _) = content_hash(&raw(r#"{"id":"1","properties":{"amount":"6"}}"#), &volatile);
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

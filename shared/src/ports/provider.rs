@@ -98,6 +98,8 @@ pub trait Provider: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
     providers: HashMap<String, Arc<dyn Provider>>,
+    /// Serves providers without an adapter of their own (integration-manager).
+    fallback: Option<Arc<dyn Provider>>,
 }
 
 impl ProviderRegistry {
@@ -106,7 +108,15 @@ impl ProviderRegistry {
         self
     }
 
+    pub fn with_fallback(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.fallback = Some(provider);
+        self
+    }
+
     pub fn get(&self, key: &str) -> Option<Arc<dyn Provider>> {
-        self.providers.get(&key.to_ascii_lowercase()).cloned()
+        self.providers
+            .get(&key.to_ascii_lowercase())
+            .cloned()
+            .or_else(|| self.fallback.clone())
     }
 }

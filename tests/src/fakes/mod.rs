@@ -1,5 +1,6 @@
 //! Fake neighbours on port 0: CRM providers and the platform's services.
 
+pub mod hubspot;
 pub mod platform;
 pub mod salesforce;
 

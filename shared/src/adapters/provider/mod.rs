@@ -2,6 +2,8 @@
 //! implementing [`crate::ports::Provider`], registered in `crate::app`.
 
 pub mod http;
+pub mod hubspot;
+pub mod proxy;
 pub mod salesforce;
 pub mod sandbox;
 

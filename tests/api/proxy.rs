@@ -1,0 +1,63 @@
+//! Providers without a native adapter go through integration-manager's fetch.
+
+use std::time::Duration;
+
+use integration_tests::{SpawnOptions, fakes::platform::FakePlatform, spawn_app};
+use serde_json::{Value, json};
+use sync_core::domain::Integration;
+use uuid::Uuid;
+
+fn rows(n: usize, changed: Option<usize>) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let stage = if Some(i) == changed { "won" } else { "open" };
+            json!({"id": format!("pd-{i}"), "title": format!("Deal {i}"), "stage": stage, "updatedAt": "2026-05-01T00:00:00Z"})
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_provider_without_an_adapter_syncs_through_integration_manager() {
+    let integration: Integration = serde_json::from_value(json!({
+        "id": format!("pd-{}", Uuid::new_v4().simple()),
+        "tenantId": Uuid::new_v4(),
+        "provider": "pipedrive",
+        "status": "active",
+        "syncConfig": {"entityMappings": [{"externalEntity": "deals", "enabled": true}]}
+    }))
+    .unwrap();
+    let platform = FakePlatform::start(vec![integration.clone()]).await;
+    platform.set_fetchable(rows(130, None));
+    let mut app = spawn_app(SpawnOptions {
+        integration_manager_url: Some(platform.url.clone()),
+        page_size: Some(50),
+        ..Default::default()
+    })
+    .await;
+    run(&app, &integration, 130).await;
+    run(&app, &integration, 0).await;
+    platform.set_fetchable(rows(130, Some(77)));
+    run(&app, &integration, 1).await;
+    let events = app.events.drain_for(Duration::from_millis(500)).await;
+    let updated: Vec<&Value> = events
+        .iter()
+        .filter(|(k, _)| k == "integration.data.raw")
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(updated.last().unwrap()["data"]["externalId"], "pd-77");
+    app.cleanup().await;
+}
+
+/// One sync to its end; `changed` records were created or updated.
+async fn run(app: &integration_tests::TestApp, integration: &Integration, changed: u64) {
+    let task_id = app
+        .trigger_inbound(integration.tenant_id, &integration.id)
+        .await;
+    let task = app
+        .wait_for_task_end(integration.tenant_id, &task_id, Duration::from_secs(30))
+        .await;
+    assert_eq!(task["status"], "completed", "{task}");
+    let created_or_updated =
+        task["recordsCreated"].as_u64().unwrap() + task["recordsUpdated"].as_u64().unwrap();
+    assert_eq!(created_or_updated, changed, "{task}");
+}
