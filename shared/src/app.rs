@@ -18,6 +18,7 @@ use crate::{
             proxy::{IntegrationManagerProxy, ServiceTokens},
             salesforce::SalesforceProvider,
         },
+        shards::ShardManagerClient,
         store::{CosmosStore, CosmosStoreOptions, SqliteStore},
     },
     auth::{TokenIssuer, TokenVerifier},
@@ -93,6 +94,18 @@ impl App {
             },
             limiter,
         );
+        let engine = match &settings.services.shard_manager.url {
+            Some(url) => {
+                let client = ShardManagerClient::new(
+                    url,
+                    Duration::from_millis(settings.services.shard_manager.timeout_ms),
+                    TokenIssuer::new(&settings.jwt),
+                )
+                .map_err(|e| BootstrapError::Directory(format!("shard-manager client: {e}")))?;
+                engine.with_shards(Arc::new(client))
+            }
+            None => engine,
+        };
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![
             Arc::new(StoreHealth(store.clone())),
             Arc::new(BusHealth(bus)),

@@ -1,6 +1,7 @@
 //! End-to-end tests: the app on port 0, the embedded store, the real RabbitMQ.
 
 mod auth;
+mod bidirectional;
 mod conflicts_api;
 mod cosmos_store;
 mod fuzz;

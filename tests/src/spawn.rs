@@ -24,6 +24,8 @@ pub struct SpawnOptions {
     pub integration_manager_url: Option<String>,
     /// secret-management (provider credentials).
     pub secret_management_url: Option<String>,
+    /// shard-manager (outbound and bidirectional sync).
+    pub shard_manager_url: Option<String>,
     /// Reuse a data directory (restart scenarios); a fresh one otherwise.
     pub data_dir: Option<std::path::PathBuf>,
     pub page_size: Option<usize>,
@@ -41,6 +43,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub tokens: TokenIssuer,
     pub events: EventObserver,
+    /// The app's engine, to hand it events directly.
+    pub engine: std::sync::Arc<sync_core::engine::SyncEngine>,
     /// The app's sandbox provider: change or delete records "at the provider".
     pub sandbox: sync_core::adapters::provider::SandboxProvider,
     shutdown: Option<oneshot::Sender<()>>,
@@ -108,6 +112,9 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     if let Some(url) = options.secret_management_url {
         settings.services.secret_management.url = Some(url);
     }
+    if let Some(url) = options.shard_manager_url {
+        settings.services.shard_manager.url = Some(url);
+    }
     if let Some(page_size) = options.page_size {
         settings.sync_limits.page_size = page_size;
     }
@@ -118,6 +125,7 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     let events = EventObserver::bind(&settings.rabbitmq.exchange).await;
     let app = App::build(settings.clone()).await.expect("app builds");
     let sandbox = app.sandbox.clone();
+    let engine = app.engine.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -133,6 +141,7 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
         settings,
         events,
         sandbox,
+        engine,
         shutdown: Some(shutdown),
         server: Some(server),
         _dirs: dirs,

@@ -7,4 +7,5 @@
 pub mod bus;
 pub mod directory;
 pub mod provider;
+pub mod shards;
 pub mod store;

@@ -30,6 +30,18 @@ pub struct SyncConflict {
     #[schema(value_type = Object)]
     pub target_data: serde_json::Value,
     pub resolution_strategy: ConflictStrategy,
+    /// The record as last synced: what both sides changed from.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub base_data: serde_json::Value,
+    /// The fields both sides changed differently.
+    #[serde(default)]
+    pub conflicting_fields: Vec<super::merge::FieldConflict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_id: Option<String>,
+    /// How it was resolved, once it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<ConflictStrategy>,
     pub resolved: bool,
     #[serde(
         default,

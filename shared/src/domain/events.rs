@@ -222,6 +222,9 @@ pub struct DataRaw<'a> {
     pub idempotency_key: String,
     pub correlation_id: String,
     pub metadata: RecordMetadata<'a>,
+    /// For updates: what changed since the last sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<&'a [serde_json::Value]>,
 }
 
 #[derive(Debug, Serialize)]
@@ -231,6 +234,8 @@ pub struct BatchRecord<'a> {
     pub external_id: &'a str,
     pub idempotency_key: String,
     pub change: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<&'a [serde_json::Value]>,
 }
 
 #[derive(Debug, Serialize)]
@@ -317,5 +322,68 @@ mod tests {
             idempotency_key("int", "ext-1", task),
             format!("int-ext-1-{task}")
         );
+    }
+}
+
+/// `integration.data.synced`: a change went out to the external system.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSynced<'a> {
+    pub shard_id: &'a str,
+    pub direction: &'static str,
+    pub integration_id: &'a str,
+    pub external_id: &'a str,
+    pub entity_type: &'a str,
+    pub changes: Vec<serde_json::Value>,
+}
+
+/// `integration.conflict.detected`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictDetected<'a> {
+    pub conflict_id: Uuid,
+    pub task_id: Uuid,
+    pub entity_id: &'a str,
+    pub entity_type: &'a str,
+    pub strategy: &'a str,
+    pub integration_id: &'a str,
+    pub fields: Vec<&'a str>,
+}
+
+/// The platform's `shard.updated`, as far as outbound sync needs it.
+#[derive(Debug, Clone)]
+pub struct ShardUpdated {
+    pub event_id: Option<String>,
+    pub tenant_id: TenantId,
+    pub shard_id: String,
+    pub shard: Option<super::shard::Shard>,
+    pub correlation_id: Option<String>,
+}
+
+impl ShardUpdated {
+    /// Reads the envelope's `data` (`shardId` or `id`, maybe the shard itself).
+    pub fn from_envelope(envelope: &EventEnvelope<serde_json::Value>) -> Result<Self, String> {
+        let data = &envelope.data;
+        let shard: Option<super::shard::Shard> = data
+            .get("shard")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .or_else(|| {
+                data.get("data")
+                    .and_then(|_| serde_json::from_value(data.clone()).ok())
+            });
+        let shard_id = data
+            .get("shardId")
+            .or_else(|| data.get("id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .or_else(|| shard.as_ref().map(|s| s.id.clone()))
+            .ok_or("shard.updated carries no shardId")?;
+        Ok(ShardUpdated {
+            event_id: Some(envelope.id.to_string()),
+            tenant_id: envelope.tenant_id,
+            shard_id,
+            shard,
+            correlation_id: envelope.metadata.correlation_id.clone(),
+        })
     }
 }

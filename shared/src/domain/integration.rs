@@ -36,6 +36,25 @@ impl Integration {
         self.status.eq_ignore_ascii_case("active") || self.status.eq_ignore_ascii_case("connected")
     }
 
+    /// How conflicts are settled: the strategy, and for `merge` the per-field
+    /// rules in `settings.conflictRules` (`{fieldRules, defaultRule}`).
+    pub fn conflict_policy(&self) -> super::merge::ConflictPolicy {
+        let mut policy: super::merge::ConflictPolicy = self
+            .settings
+            .get("conflictRules")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        policy.strategy = self.sync_config.conflict_resolution.or(policy.strategy);
+        policy
+    }
+
+    pub fn syncs_outbound(&self) -> bool {
+        matches!(
+            self.sync_config.direction,
+            Some(Direction::Outbound | Direction::Bidirectional)
+        )
+    }
+
     /// Entity types to sync when a trigger names none: the enabled mappings.
     pub fn enabled_entities(&self) -> Vec<String> {
         self.sync_config

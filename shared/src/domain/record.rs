@@ -55,4 +55,6 @@ impl ChangeKind {
 pub struct ChangedRecord {
     pub record: ExternalRecord,
     pub kind: ChangeKind,
+    /// For updates: `[{field, old, new}]` against the last synced snapshot.
+    pub changes: Option<Vec<serde_json::Value>>,
 }

@@ -33,6 +33,13 @@ pub struct RecordState {
     #[serde(with = "super::time")]
     pub synced_at: DateTime<Utc>,
     pub last_task_id: Uuid,
+    /// The platform shard holding this record, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_id: Option<String>,
+    /// Correlation id of the run that last wrote this record to either side:
+    /// a `shard.updated` carrying it is our own write coming back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_correlation_id: Option<String>,
 }
 
 impl RecordState {
@@ -112,10 +119,14 @@ pub fn content_hash(raw: &RawValue, volatile_fields: &[&str]) -> (String, Value)
     for field in volatile_fields {
         remove_path(&mut value, field);
     }
+    (hash_value(&value), value)
+}
+
+/// Hash of a canonical record (as [`content_hash`] returns it).
+pub fn hash_value(value: &Value) -> String {
     // serde_json's Map is ordered by key (no preserve_order), so this text is canonical.
-    let canonical = serde_json::to_vec(&value).expect("a JSON value serialises");
-    let hash = format!("{:032x}", xxh3_128(&canonical));
-    (hash, value)
+    let canonical = serde_json::to_vec(value).expect("a JSON value serialises");
+    format!("{:032x}", xxh3_128(&canonical))
 }
 
 /// Removes `a.b.c` from nested objects; missing paths are ignored.

@@ -5,8 +5,10 @@ mod cancel;
 mod errors;
 mod inbound;
 pub mod limits;
+pub mod outbound;
 mod publisher;
 pub mod queries;
+pub mod resolve;
 mod runner;
 
 use std::sync::Arc;
@@ -67,6 +69,8 @@ pub struct SyncEngine {
     events: EventFactory,
     settings: EngineSettings,
     limiter: SyncLimiter,
+    /// shard-manager, for outbound events that do not carry the shard.
+    shards: Option<Arc<dyn crate::ports::shard_source::ShardSource>>,
     runner: TaskRunner,
 }
 
@@ -82,6 +86,7 @@ impl SyncEngine {
     ) -> Arc<Self> {
         Arc::new(SyncEngine {
             limiter,
+            shards: None,
             repo,
             bus,
             directory,
@@ -90,6 +95,17 @@ impl SyncEngine {
             settings,
             runner: TaskRunner::default(),
         })
+    }
+
+    /// Adds shard-manager (before the engine is shared).
+    pub fn with_shards(
+        mut self: Arc<Self>,
+        shards: Arc<dyn crate::ports::shard_source::ShardSource>,
+    ) -> Arc<Self> {
+        if let Some(engine) = Arc::get_mut(&mut self) {
+            engine.shards = Some(shards);
+        }
+        self
     }
 
     pub fn runner(&self) -> &TaskRunner {

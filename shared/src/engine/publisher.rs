@@ -175,6 +175,7 @@ impl<'a> RecordPublisher<'a> {
             ),
             correlation_id: self.correlation_id(),
             metadata: self.record_metadata(record, Some(changed.kind.as_str())),
+            changes: changed.changes.as_deref(),
         };
         out.events.push(self.ctx.events.build(
             types::DATA_RAW,
@@ -206,6 +207,7 @@ impl<'a> RecordPublisher<'a> {
                         task.task_id,
                     ),
                     change: c.kind.as_str(),
+                    changes: c.changes.as_deref(),
                 })
                 .collect(),
             batch_size: records.len(),

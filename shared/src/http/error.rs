@@ -196,3 +196,24 @@ impl From<WebhookError> for ApiError {
         }
     }
 }
+
+impl From<crate::engine::resolve::ResolveError> for ApiError {
+    fn from(e: crate::engine::resolve::ResolveError) -> Self {
+        use crate::engine::{outbound::OutboundError, resolve::ResolveError};
+        match e {
+            ResolveError::NotFound => ApiError::NotFound("conflict not found".into()),
+            ResolveError::ResolvedDifferently(_) => {
+                ApiError::Conflict("conflict_resolved", e.to_string())
+            }
+            ResolveError::Changed => ApiError::Conflict("record_changed", e.to_string()),
+            ResolveError::MissingValues(_) => ApiError::validation(e.to_string()),
+            ResolveError::Outbound(OutboundError::Directory(
+                crate::ports::DirectoryError::NotFound(_),
+            )) => ApiError::Unprocessable(
+                "integration_gone",
+                "the conflict's integration no longer exists".into(),
+            ),
+            ResolveError::Outbound(other) => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}

@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
             "/sync/conflicts/{conflict_id}",
             get(routes::conflicts::get_conflict),
         )
+        .route(
+            "/sync/conflicts/{conflict_id}/resolve",
+            post(routes::conflicts::resolve_conflict),
+        )
         .route("/webhooks", post(routes::webhooks::create_webhook))
         .route(
             "/webhooks/{webhook_id}",

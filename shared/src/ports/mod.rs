@@ -4,6 +4,7 @@
 pub mod event_bus;
 pub mod integration_directory;
 pub mod provider;
+pub mod shard_source;
 pub mod store;
 
 pub use event_bus::{EventBus, PublishError};

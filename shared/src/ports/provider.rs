@@ -87,6 +87,35 @@ pub trait Provider: Send + Sync + 'static {
         request: PushRequest,
     ) -> Result<PushOutcome, ProviderError>;
 
+    /// One record as it is now; `None` when the provider has no such record.
+    async fn get_record(
+        &self,
+        integration: &Integration,
+        entity_type: &str,
+        external_id: &str,
+    ) -> Result<Option<ExternalRecord>, ProviderError> {
+        let _ = (integration, entity_type, external_id);
+        Err(ProviderError::Unsupported("reading a single record".into()))
+    }
+
+    /// The mergeable fields of a canonical record (its top level by default).
+    fn fields_of(&self, record: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        record.as_object().cloned().unwrap_or_default()
+    }
+
+    /// The canonical record with `fields` written in (`null` removes a field).
+    fn with_fields(
+        &self,
+        record: &serde_json::Value,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut record = record.clone();
+        if let Some(map) = record.as_object_mut() {
+            apply_fields(map, fields);
+        }
+        record
+    }
+
     /// Bookkeeping fields that change without the record's content changing
     /// (modification stamps, API metadata); ignored by change detection.
     fn volatile_fields(&self) -> &'static [&'static str] {
@@ -118,5 +147,19 @@ impl ProviderRegistry {
             .get(&key.to_ascii_lowercase())
             .cloned()
             .or_else(|| self.fallback.clone())
+    }
+}
+
+/// Writes `fields` into `map`; `null` removes a field.
+pub fn apply_fields(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (key, value) in fields {
+        if value.is_null() {
+            map.remove(key);
+        } else {
+            map.insert(key.clone(), value.clone());
+        }
     }
 }

@@ -24,6 +24,7 @@ struct PlatformState {
     /// Records integration-manager's own adapter returns from `fetch`.
     fetchable: Vec<Value>,
     pushes: Vec<Value>,
+    shards: HashMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -47,6 +48,7 @@ impl FakePlatform {
             .route("/api/v1/integrations/{id}/fetch", post(fetch))
             .route("/api/v1/integrations/{id}/push", post(push))
             .route("/api/v1/secrets/{name}/value", get(secret))
+            .route("/api/v1/shards/{id}", get(shard))
             .with_state(state.clone());
         FakePlatform {
             url: super::serve(router).await,
@@ -79,6 +81,11 @@ impl FakePlatform {
         self.state.lock().unwrap().fetchable = records;
     }
 
+    /// shard-manager's copy of a shard.
+    pub fn set_shard(&self, id: &str, shard: Value) {
+        self.state.lock().unwrap().shards.insert(id.into(), shard);
+    }
+
     pub fn pushes(&self) -> Vec<Value> {
         self.state.lock().unwrap().pushes.clone()
     }
@@ -97,6 +104,16 @@ async fn integration(
         .find(|i| i.id == id)
         .ok_or(StatusCode::NOT_FOUND)?;
     Ok(Json(json!({"success": true, "data": found})))
+}
+
+async fn shard(State(state): Shared, Path(id): Path<String>) -> Result<Json<Value>, StatusCode> {
+    let state = state.lock().unwrap();
+    state
+        .shards
+        .get(&id)
+        .cloned()
+        .map(|s| Json(json!({"data": s})))
+        .ok_or(StatusCode::NOT_FOUND)
 }
 
 async fn secret(State(state): Shared, Path(name): Path<String>) -> Result<Json<Value>, StatusCode> {

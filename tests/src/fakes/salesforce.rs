@@ -41,6 +41,8 @@ struct SfState {
     locators: HashMap<String, Vec<Value>>,
     faults: VecDeque<Fault>,
     requests: Vec<(Instant, String)>,
+    /// (id, field, value): someone edits that row right after our next read of it.
+    edit_after_read: Option<(String, String, Value)>,
 }
 
 #[derive(Clone)]
@@ -124,6 +126,12 @@ impl FakeSalesforce {
         let state = self.state.lock().unwrap();
         let row = state.objects[object].iter().find(|r| r.id == id).unwrap();
         row.fields.get(field).cloned().unwrap_or(Value::Null)
+    }
+
+    /// Right after the next read of row `id`, another user sets `field`:
+    /// a write conditional on what was read must then fail.
+    pub fn edit_after_next_read(&self, id: &str, field: &str, value: Value) {
+        self.state.lock().unwrap().edit_after_read = Some((id.into(), field.into(), value));
     }
 
     pub fn inject(&self, faults: Vec<Fault>) {
@@ -252,17 +260,27 @@ async fn read_row(
     Path((_v, object, id)): Path<(String, String, String)>,
 ) -> Response {
     let mut state = state.lock().unwrap();
-    if let Some(refused) = gate(&mut state, &headers, format!("get {id}"), false) {
+    let state = &mut *state;
+    if let Some(refused) = gate(state, &headers, format!("get {id}"), false) {
         return refused;
     }
-    match state
+    let edit = state
+        .edit_after_read
+        .take_if(|(target, _, _)| *target == id);
+    let Some(row) = state
         .objects
-        .get(&object)
-        .and_then(|rows| rows.iter().find(|r| r.id == id))
-    {
-        Some(row) => Json(json_row(&object, row)).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+        .get_mut(&object)
+        .and_then(|rows| rows.iter_mut().find(|r| r.id == id))
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let answer = Json(json_row(&object, row)).into_response();
+    if let Some((_, field, value)) = edit {
+        // Someone else saves the record right after our read.
+        row.fields.insert(field, value);
+        row.modstamp += Duration::seconds(2);
     }
+    answer
 }
 
 async fn patch_row(

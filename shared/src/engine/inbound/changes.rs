@@ -22,6 +22,7 @@ pub struct StateKey<'a> {
     pub tenant: TenantId,
     pub integration_id: &'a str,
     pub task_id: uuid::Uuid,
+    pub correlation_id: &'a str,
 }
 
 pub fn classify(
@@ -42,6 +43,8 @@ pub fn classify(
         deleted,
         synced_at: time::now(),
         last_task_id: key.task_id,
+        shard_id: known.and_then(|k| k.shard_id.clone()),
+        last_correlation_id: Some(key.correlation_id.to_owned()),
     };
     if record.deleted {
         return match known {

@@ -9,7 +9,10 @@
 //! `max_records_per_sync`, saying more remain; the next run goes on from the
 //! cursor.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use super::{
     RunSignals,
@@ -19,15 +22,17 @@ use crate::{
     domain::{
         ExternalRecord, Integration, RecordCounters, SyncExecution, SyncTask,
         events::EventMetadata,
+        merge::{Fields, change_set, three_way},
         record::{ChangeKind, ChangedRecord},
-        sync_state::{CursorPosition, EntityCursor, RecordState},
+        sync_state::{CursorPosition, EntityCursor, RecordState, hash_value},
         time,
     },
+    engine::outbound::NEVER_MERGED,
     engine::{
         RunError, SyncEngine,
         publisher::{Outgoing, PublishContext, RecordPublisher},
     },
-    ports::{PageRequest, Provider, ProviderError, RecordPage},
+    ports::{PageRequest, Provider, ProviderError, PushRequest, RecordPage},
 };
 
 /// What a completed run reached.
@@ -42,6 +47,8 @@ struct Walk<'a> {
     engine: &'a SyncEngine,
     task: &'a SyncTask,
     execution: &'a SyncExecution,
+    integration: &'a Integration,
+    provider: Arc<dyn Provider>,
     volatile: &'static [&'static str],
     publisher: RecordPublisher<'a>,
     counters: RecordCounters,
@@ -71,6 +78,8 @@ impl SyncEngine {
             engine: self,
             task,
             execution,
+            integration,
+            provider: provider.clone(),
             volatile: provider.volatile_fields(),
             publisher: RecordPublisher::new(PublishContext {
                 task,
@@ -176,10 +185,12 @@ impl Walk<'_> {
             .map(|s| (s.external_id.clone(), s))
             .collect();
         let checkpoint = self.cursors.get(entity).and_then(|c| c.position.clone());
+        let correlation_id = self.execution.correlation_id.to_string();
         let key = StateKey {
             tenant: task.tenant_id,
             integration_id: &task.integration_id,
             task_id: task.task_id,
+            correlation_id: &correlation_id,
         };
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
@@ -210,11 +221,21 @@ impl Walk<'_> {
             }
             match change {
                 Change::Changed(kind, state) => {
+                    let base = known.filter(|k| !k.deleted).cloned();
+                    let Some((record, state, changes)) =
+                        self.reconcile(entity, record, state, base).await?
+                    else {
+                        continue; // a conflict for a person: nothing overwritten
+                    };
                     self.pending.insert(
                         (entity.to_owned(), record.external_id.clone()),
                         (kind, state),
                     );
-                    changed.push(ChangedRecord { record, kind });
+                    changed.push(ChangedRecord {
+                        record,
+                        kind,
+                        changes,
+                    });
                 }
                 Change::Unchanged => self.counters.records_unchanged += 1,
                 Change::Deleted(tombstone) => {
@@ -234,6 +255,113 @@ impl Walk<'_> {
                 .map(|(record, _)| self.publisher.deletion_event(record)),
         );
         self.commit(outgoing, deleted).await
+    }
+
+    /// For an update: its change set, and for a bidirectional integration whose
+    /// record has a shard, the same three-way detection as outbound sync: a
+    /// conflict the strategy cannot settle is stored and the record is held
+    /// back (`None`); settled platform values are pushed to the provider and the
+    /// merged record is what the platform receives.
+    async fn reconcile(
+        &mut self,
+        entity: &str,
+        record: ExternalRecord,
+        state: RecordState,
+        base: Option<RecordState>,
+    ) -> Result<Option<(ExternalRecord, RecordState, Option<Vec<serde_json::Value>>)>, RunError>
+    {
+        let Some(base) = base else {
+            return Ok(Some((record, state, None)));
+        };
+        let provider = self.provider.clone();
+        let base_fields = provider.fields_of(&base.snapshot);
+        let source = provider.fields_of(&state.snapshot);
+        let changes = Some(change_set(&base_fields, &source, NEVER_MERGED));
+        let shards = match (&self.engine.shards, &base.shard_id) {
+            (Some(shards), Some(shard_id)) if self.integration.syncs_outbound() => {
+                shards.get_shard(self.task.tenant_id, shard_id).await
+            }
+            _ => return Ok(Some((record, state, changes))),
+        };
+        let shard = match shards {
+            Ok(shard) => shard,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the shard; syncing the record one way");
+                return Ok(Some((record, state, changes)));
+            }
+        };
+        let target: Fields = shard
+            .data
+            .iter()
+            .filter(|(k, _)| base_fields.contains_key(*k) || source.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let merge = three_way(
+            &base_fields,
+            &target,
+            &source,
+            &self.integration.conflict_policy(),
+            NEVER_MERGED,
+        );
+        let metadata = EventMetadata {
+            correlation_id: Some(self.execution.correlation_id.to_string()),
+            ..Default::default()
+        };
+        if merge.needs_person() {
+            self.engine
+                .record_conflict(
+                    self.integration,
+                    entity,
+                    &record.external_id,
+                    Some(&shard.id),
+                    &base_fields,
+                    &target,
+                    &source,
+                    &merge,
+                    &metadata,
+                )
+                .await
+                .map_err(|e| {
+                    RunError::Provider(ProviderError::Unexpected(anyhow::anyhow!("{e}")))
+                })?;
+            return Ok(None);
+        }
+        if merge.to_source.is_empty() {
+            return Ok(Some((record, state, changes)));
+        }
+        // The platform won some fields: they go to the provider, and the
+        // platform receives the merged record.
+        let pushed = provider
+            .push(
+                self.integration,
+                PushRequest {
+                    entity_type: entity.to_owned(),
+                    external_id: record.external_id.clone(),
+                    fields: merge.to_source.clone(),
+                    if_unmodified_since: Some(record.modified_at),
+                },
+            )
+            .await?;
+        let merged = provider.with_fields(&state.snapshot, &merge.to_source);
+        let raw = serde_json::value::to_raw_value(&merged)
+            .map_err(|e| RunError::Provider(ProviderError::Unexpected(e.into())))?;
+        let state = RecordState {
+            content_hash: hash_value(&merged),
+            snapshot: merged,
+            modified_at: pushed.modified_at,
+            ..state
+        };
+        let record = ExternalRecord {
+            raw,
+            modified_at: pushed.modified_at,
+            ..record
+        };
+        let changes = change_set(
+            &base_fields,
+            &provider.fields_of(&state.snapshot),
+            NEVER_MERGED,
+        );
+        Ok(Some((record, state, Some(changes))))
     }
 
     /// Stops a run before it deletes more than the configured share of an

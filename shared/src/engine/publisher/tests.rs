@@ -12,6 +12,7 @@ fn record(entity: &str, i: usize) -> ChangedRecord {
             raw: serde_json::value::to_raw_value(&serde_json::json!({"Id": i})).unwrap(),
         },
         kind: ChangeKind::Created,
+        changes: None,
     }
 }
 

@@ -88,3 +88,45 @@ pub async fn get_conflict(
             .await?,
     ))
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolveConflictBody {
+    pub resolution: crate::domain::ConflictStrategy,
+    /// Chosen values of the conflicting fields: required for `manual`, optional
+    /// for `merge` (fields not given take the external system's value).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/sync/conflicts/{conflictId}/resolve", tag = "conflicts",
+    params(("conflictId" = Uuid, Path, description = "Conflict id")),
+    request_body = ResolveConflictBody,
+    responses(
+        (status = 200, description = "Resolved and applied to both sides (repeating the same resolution is harmless)", body = SyncConflict),
+        (status = 400, description = "Invalid request (e.g. manual without values)", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Already resolved differently, or the record changed since", body = ErrorBody),
+    ),
+    security(("bearer" = [], "tenant" = []))
+)]
+pub async fn resolve_conflict(
+    State(state): State<AppState>,
+    caller: TenantContext,
+    RawPath(conflict_id): RawPath,
+    crate::http::json::ValidJson(body): crate::http::json::ValidJson<ResolveConflictBody>,
+) -> Result<Json<SyncConflict>, ApiError> {
+    let conflict_id = parse_uuid("conflictId", &conflict_id)?;
+    let request = crate::engine::resolve::ResolveRequest {
+        resolution: body.resolution,
+        values: body.values,
+    };
+    Ok(Json(
+        state
+            .engine
+            .resolve_conflict(caller.tenant_id, conflict_id, request, &caller.user_id)
+            .await?,
+    ))
+}

@@ -327,6 +327,63 @@ impl Provider for HubSpotProvider {
         })
     }
 
+    async fn get_record(
+        &self,
+        integration: &Integration,
+        entity_type: &str,
+        external_id: &str,
+    ) -> Result<Option<ExternalRecord>, ProviderError> {
+        check_object(entity_type)?;
+        if !external_id.chars().all(|c| c.is_ascii_digit()) {
+            return Ok(None);
+        }
+        let url = format!(
+            "{}/crm/v3/objects/{entity_type}/{external_id}",
+            self.base(integration)
+        );
+        let body = match self
+            .http
+            .send(PROVIDER, integration, |client, credentials| {
+                client.get(&url).bearer_auth(credentials.bearer())
+            })
+            .await
+        {
+            Ok((_, body)) => body,
+            Err(ProviderError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let raw: Box<RawValue> = serde_json::from_slice(&body).map_err(|e| {
+            ProviderError::Unexpected(anyhow::anyhow!("HubSpot sent an unreadable object: {e}"))
+        })?;
+        let meta: ObjectMeta = serde_json::from_str(raw.get()).map_err(|e| {
+            ProviderError::Unexpected(anyhow::anyhow!("a HubSpot object lacks an id: {e}"))
+        })?;
+        let modified_at = meta.modified_at().unwrap_or_else(crate::domain::time::now);
+        Ok(Some(ExternalRecord {
+            entity_type: entity_type.to_owned(),
+            external_id: meta.id,
+            modified_at,
+            deleted: false,
+            raw,
+        }))
+    }
+
+    fn fields_of(&self, record: &Value) -> serde_json::Map<String, Value> {
+        record
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn with_fields(&self, record: &Value, fields: &serde_json::Map<String, Value>) -> Value {
+        let mut record = record.clone();
+        if let Some(properties) = record.get_mut("properties").and_then(Value::as_object_mut) {
+            crate::ports::provider::apply_fields(properties, fields);
+        }
+        record
+    }
+
     fn volatile_fields(&self) -> &'static [&'static str] {
         &[
             "updatedAt",

@@ -201,6 +201,50 @@ impl Provider for SalesforceProvider {
         })
     }
 
+    async fn get_record(
+        &self,
+        integration: &Integration,
+        entity_type: &str,
+        external_id: &str,
+    ) -> Result<Option<ExternalRecord>, ProviderError> {
+        if !external_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        // The same fields as the SOQL walk, so both reads hash alike.
+        let fields = soql::selected_fields(integration, entity_type)?.join(",");
+        let instance = self.instance_url(integration).await?;
+        let url = format!(
+            "{instance}/services/data/{}/sobjects/{entity_type}/{external_id}?fields={fields}",
+            self.api_version
+        );
+        let body = match self
+            .http
+            .send(PROVIDER, integration, |client, credentials| {
+                client.get(&url).bearer_auth(credentials.bearer())
+            })
+            .await
+        {
+            Ok((_, body)) => body,
+            Err(ProviderError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let raw: Box<RawValue> = serde_json::from_slice(&body).map_err(|e| {
+            ProviderError::Unexpected(anyhow::anyhow!("Salesforce sent an unreadable record: {e}"))
+        })?;
+        let meta: RowMeta = serde_json::from_str(raw.get()).map_err(|e| {
+            ProviderError::Unexpected(anyhow::anyhow!(
+                "a Salesforce record lacks Id or SystemModstamp: {e}"
+            ))
+        })?;
+        Ok(Some(ExternalRecord {
+            entity_type: entity_type.to_owned(),
+            external_id: meta.id,
+            modified_at: parse_modstamp(&meta.system_modstamp)?,
+            deleted: meta.is_deleted,
+            raw,
+        }))
+    }
+
     fn volatile_fields(&self) -> &'static [&'static str] {
         &[
             "attributes",

@@ -50,14 +50,11 @@ fn default_fields(object: &str) -> &'static [&'static str] {
     }
 }
 
-/// `SELECT … FROM object [WHERE SystemModstamp >= since] ORDER BY SystemModstamp, Id`.
-/// Fields come from `settings.salesforce.fields.<Object>` or a default set;
-/// `Id`, `IsDeleted` and `SystemModstamp` are always selected.
-pub fn changed_since(
+/// The fields synced for `object`, `Id, IsDeleted, SystemModstamp` first.
+pub fn selected_fields(
     integration: &Integration,
     object: &str,
-    since: Option<DateTime<Utc>>,
-) -> Result<String, ProviderError> {
+) -> Result<Vec<String>, ProviderError> {
     check_identifier(object)?;
     let configured: Option<Vec<String>> = integration
         .settings
@@ -76,6 +73,18 @@ pub fn changed_since(
             fields.push(field);
         }
     }
+    Ok(fields)
+}
+
+/// `SELECT … FROM object [WHERE SystemModstamp >= since] ORDER BY SystemModstamp, Id`.
+/// Fields come from `settings.salesforce.fields.<Object>` or a default set;
+/// `Id`, `IsDeleted` and `SystemModstamp` are always selected.
+pub fn changed_since(
+    integration: &Integration,
+    object: &str,
+    since: Option<DateTime<Utc>>,
+) -> Result<String, ProviderError> {
+    let fields = selected_fields(integration, object)?;
     let mut query = format!("SELECT {} FROM {object}", fields.join(", "));
     if let Some(since) = since {
         // SOQL datetime literals are unquoted ISO 8601.

@@ -196,6 +196,41 @@ impl Provider for SandboxProvider {
         Ok(PushOutcome { modified_at })
     }
 
+    async fn get_record(
+        &self,
+        integration: &Integration,
+        entity_type: &str,
+        external_id: &str,
+    ) -> Result<Option<ExternalRecord>, ProviderError> {
+        let settings = settings_of(integration)?;
+        let entity = entity_of(entity_type)?;
+        let generator = RecordGenerator::new(settings.seed, entity);
+        let Some(index) = generator
+            .index_of(external_id)
+            .filter(|i| *i < settings.records_per_entity)
+        else {
+            return Ok(None);
+        };
+        let change = self.overlay.get(&OverlayKey::new(
+            integration.tenant_id,
+            &integration.id,
+            entity,
+            external_id,
+        ));
+        if change.as_ref().is_some_and(|c| c.deleted) {
+            return Ok(None);
+        }
+        let (raw, modified_at) =
+            generator.record(index, change.as_ref().map(|c| (&c.fields, c.modified_at)));
+        Ok(Some(ExternalRecord {
+            entity_type: entity_type.to_owned(),
+            external_id: external_id.to_owned(),
+            modified_at,
+            deleted: false,
+            raw,
+        }))
+    }
+
     fn volatile_fields(&self) -> &'static [&'static str] {
         &["LastModifiedDate"]
     }

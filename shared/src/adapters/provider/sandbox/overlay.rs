@@ -45,6 +45,10 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    pub fn get(&self, key: &OverlayKey) -> Option<Change> {
+        self.changes.lock().expect("overlay lock").get(key).cloned()
+    }
+
     pub fn contains(&self, key: &OverlayKey) -> bool {
         self.changes.lock().expect("overlay lock").contains_key(key)
     }
