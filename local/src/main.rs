@@ -1,5 +1,5 @@
-//! The container runner: serves the API on `PORT` (3052) with every trigger in
-//! one process. `integration-sync token --tenant <uuid>` prints a development
+//! The container runner: every trigger in one process — the API on `PORT`
+//! (3052), the service queue's consumer and the two timers. `integration-sync token --tenant <uuid>` prints a development
 //! token for calling the API.
 
 use std::{path::PathBuf, time::Duration};
@@ -66,7 +66,7 @@ async fn serve(settings: config::Settings) -> anyhow::Result<()> {
     let app = App::build(settings).await?;
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!(address = %listener.local_addr()?, instance = %app.instance_id, "integration-sync listening");
-    app.serve(listener, shutdown_signal()).await?;
+    app.run_container(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -9,7 +9,10 @@ use tokio::net::TcpListener;
 
 use crate::{
     adapters::{
-        bus::{InProcessBus, MeteredBus, RabbitMqBus},
+        bus::{
+            InProcessBus, MeteredBus, RabbitMqBus,
+            consumer::{ConsumerSettings, RabbitMqConsumer},
+        },
         directory::{FileDirectory, IntegrationManagerClient},
         provider::{
             SandboxProvider,
@@ -31,6 +34,7 @@ use crate::{
     http::{AppState, HealthCheck},
     ports::{Collection, DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
     repository::Repository,
+    triggers::{EventDispatcher, TokenRefresher, timers},
     webhooks::{WebhookService, url_guard::HostAllowlist},
 };
 
@@ -50,8 +54,14 @@ pub struct App {
     pub state: AppState,
     /// Set in embedded mode, so a host can watch the events.
     pub in_process_bus: Option<InProcessBus>,
+    /// Set with RabbitMQ: the container consumes the service queue through it.
+    pub rabbitmq: Option<Arc<RabbitMqBus>>,
+    pub bus: Arc<dyn EventBus>,
     /// The sandbox provider, so demos and tests can change its records.
     pub sandbox: SandboxProvider,
+    /// Handles consumed events (the container's consumer, the functions).
+    pub dispatcher: EventDispatcher,
+    pub events: EventFactory,
     pub instance_id: String,
 }
 
@@ -64,7 +74,7 @@ impl App {
             )
         });
         let store = build_store(&settings).await?;
-        let (bus, in_process_bus) = build_bus(&settings).await?;
+        let (bus, in_process_bus, rabbitmq) = build_bus(&settings).await?;
         let directory = build_directory(&settings)?;
         let sandbox = SandboxProvider::default();
         let providers = build_providers(&settings, sandbox.clone())?;
@@ -106,9 +116,25 @@ impl App {
             }
             None => engine,
         };
+        let events = EventFactory::new(instance_id.clone());
+        let refresher = TokenRefresher::new(
+            Repository::new(store.clone()),
+            settings.services.integration_manager.url.as_deref(),
+            Duration::from_millis(settings.services.integration_manager.timeout_ms),
+            TokenIssuer::new(&settings.jwt),
+        )
+        .map_err(|e| BootstrapError::Directory(format!("token refresher: {e}")))?;
+        let dispatcher = EventDispatcher::new(
+            engine.clone(),
+            Repository::new(store.clone()),
+            bus.clone(),
+            events.clone(),
+            Duration::from_secs(settings.mapping.idempotency_ttl),
+            refresher,
+        );
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![
             Arc::new(StoreHealth(store.clone())),
-            Arc::new(BusHealth(bus)),
+            Arc::new(BusHealth(bus.clone())),
         ];
         let webhooks = WebhookService::new(
             Repository::new(store.clone()),
@@ -127,7 +153,11 @@ impl App {
             engine,
             state,
             in_process_bus,
+            rabbitmq,
+            bus: bus.clone(),
             sandbox,
+            dispatcher,
+            events,
             instance_id,
         })
     }
@@ -154,6 +184,80 @@ impl App {
         }
         if !self.engine.runner().shutdown(grace).await {
             tracing::warn!("some syncs did not stop within the grace period");
+        }
+        Ok(())
+    }
+}
+
+impl App {
+    /// Every trigger in one process (the container): the HTTP API, the service
+    /// queue's consumer (with RabbitMQ) and the two timers, until `shutdown`;
+    /// then the consumer drains, running syncs stop cleanly, timers end.
+    pub async fn run_container(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut background = tokio::task::JoinSet::new();
+        if let Some(rabbitmq) = &self.rabbitmq {
+            let consumer = RabbitMqConsumer::new(
+                rabbitmq.consumer_channel().await?,
+                ConsumerSettings {
+                    queue: self.settings.rabbitmq.queue.clone(),
+                    prefetch: self.settings.mapping.prefetch,
+                    attempts: self.settings.mapping.retry_attempts.max(1),
+                    backoff: Duration::from_millis(self.settings.mapping.retry_backoff_ms),
+                },
+                self.dispatcher.clone(),
+            );
+            background.spawn(consumer.run(stop.child_token()));
+        }
+        if self.settings.sync_scheduler.enabled {
+            let (bus, events) = (self.bus.clone(), self.events.clone());
+            let period = Duration::from_millis(self.settings.sync_scheduler.interval_ms);
+            let stop = stop.child_token();
+            background.spawn(async move {
+                timers::run_timer(
+                    "check-due",
+                    bus,
+                    period,
+                    move || timers::check_due(&events),
+                    stop,
+                )
+                .await;
+                Ok(())
+            });
+        }
+        if self.settings.token_refresh.enabled {
+            let (bus, events) = (self.bus.clone(), self.events.clone());
+            let period = Duration::from_millis(self.settings.token_refresh.interval_ms);
+            let threshold =
+                Duration::from_millis(self.settings.token_refresh.expiration_threshold_ms);
+            let stop = stop.child_token();
+            background.spawn(async move {
+                timers::run_timer(
+                    "check-expiring",
+                    bus,
+                    period,
+                    move || timers::check_expiring(&events, threshold),
+                    stop,
+                )
+                .await;
+                Ok(())
+            });
+        }
+        let stop_all = stop.clone();
+        self.serve(listener, async move {
+            shutdown.await;
+            stop_all.cancel();
+        })
+        .await?;
+        stop.cancel();
+        while let Some(ended) = background.join_next().await {
+            if let Ok(Err(e)) = ended {
+                tracing::error!(error = %e, "a background trigger ended with an error");
+            }
         }
         Ok(())
     }
@@ -188,6 +292,7 @@ pub fn cosmos_options(cosmos: &CosmosSettings) -> Option<CosmosStoreOptions> {
                 Collection::Webhooks => &names.webhooks,
                 Collection::Leases => &names.leases,
                 Collection::SyncState => &names.sync_state,
+                Collection::ProcessedEvents => &names.processed_events,
             };
             (collection, name.clone())
         })
@@ -205,19 +310,27 @@ pub fn cosmos_options(cosmos: &CosmosSettings) -> Option<CosmosStoreOptions> {
 
 async fn build_bus(
     settings: &Settings,
-) -> Result<(Arc<dyn EventBus>, Option<InProcessBus>), BootstrapError> {
+) -> Result<
+    (
+        Arc<dyn EventBus>,
+        Option<InProcessBus>,
+        Option<Arc<RabbitMqBus>>,
+    ),
+    BootstrapError,
+> {
     match &settings.rabbitmq.url {
         Some(url) => {
             let bus = RabbitMqBus::connect(&settings.rabbitmq, url)
                 .await
                 .map_err(|e| BootstrapError::Bus(e.to_string()))?;
             tracing::info!(exchange = %settings.rabbitmq.exchange, "connected to RabbitMQ");
-            Ok((Arc::new(MeteredBus::new(bus)), None))
+            let bus = Arc::new(bus);
+            Ok((Arc::new(MeteredBus::new(bus.clone())), None, Some(bus)))
         }
         None => {
             tracing::info!("using the in-process event bus (no RABBITMQ_URL)");
             let bus = InProcessBus::default();
-            Ok((Arc::new(MeteredBus::new(bus.clone())), Some(bus)))
+            Ok((Arc::new(MeteredBus::new(bus.clone())), Some(bus), None))
         }
     }
 }

@@ -21,4 +21,5 @@ pub mod repository;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod triggers;
 pub mod webhooks;

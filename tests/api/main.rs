@@ -3,6 +3,7 @@
 mod auth;
 mod bidirectional;
 mod conflicts_api;
+mod container;
 mod cosmos_store;
 mod fuzz;
 mod health;

@@ -26,6 +26,62 @@ pub async fn connect() -> Connection {
         })
 }
 
+/// Publishes a raw message to `exchange` with `routing_key`, confirmed.
+pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) {
+    let connection = connect().await;
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .confirm_select(Default::default())
+        .await
+        .expect("confirms");
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            Default::default(),
+            body,
+            lapin::BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+}
+
+/// Waits for one message on `queue`; returns its body and `x-failure-reason`.
+pub async fn next_on_queue(queue: &str, timeout: Duration) -> (Vec<u8>, Option<String>) {
+    let connection = connect().await;
+    let channel = connection.create_channel().await.expect("channel");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let got = channel
+            .basic_get(
+                queue.into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic.get");
+        if let Some(message) = got {
+            let reason = message
+                .delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get("x-failure-reason").cloned())
+                .and_then(|v| match v {
+                    lapin::types::AMQPValue::LongString(s) => Some(s.to_string()),
+                    _ => None,
+                });
+            return (message.delivery.data.clone(), reason);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing arrived on {queue} within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// An exclusive queue bound to `#` on the test's exchange: every event the app
 /// publishes lands here, in publish order.
 pub struct EventObserver {

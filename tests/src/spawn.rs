@@ -35,6 +35,8 @@ pub struct SpawnOptions {
     pub like: Option<Settings>,
     /// Last adjustments to the settings.
     pub tweak: Option<fn(&mut Settings)>,
+    /// Run every trigger (consumer, timers) as the container does.
+    pub container: bool,
 }
 
 pub struct TestApp {
@@ -48,7 +50,7 @@ pub struct TestApp {
     /// The app's sandbox provider: change or delete records "at the provider".
     pub sandbox: sync_core::adapters::provider::SandboxProvider,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -71,6 +73,11 @@ pub fn test_settings() -> Settings {
     // records than the platform's default budget per run.
     settings.sync_limits.min_interval_minutes = 0;
     settings.sync_limits.max_records_per_sync = 10_000_000;
+    // Timers publish on their first tick; only the timer tests want that.
+    settings.sync_scheduler.enabled = false;
+    settings.token_refresh.enabled = false;
+    // Retries of transient failures, quick in tests.
+    settings.mapping.retry_backoff_ms = 50;
     settings
 }
 
@@ -131,9 +138,14 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
         .expect("bind port 0");
     let address = format!("http://{}", listener.local_addr().expect("local addr"));
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async move {
+    let stop = async move {
         let _ = on_shutdown.await;
-    }));
+    };
+    let server = if options.container {
+        tokio::spawn(app.run_container(listener, stop))
+    } else {
+        tokio::spawn(async move { app.serve(listener, stop).await.map_err(anyhow::Error::from) })
+    };
     TestApp {
         address,
         http: reqwest::Client::new(),

@@ -107,6 +107,7 @@ pub struct CosmosContainers {
     pub webhooks: String,
     pub leases: String,
     pub sync_state: String,
+    pub processed_events: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

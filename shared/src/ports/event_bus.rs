@@ -16,6 +16,24 @@ pub enum PublishError {
     Unexpected(#[from] anyhow::Error),
 }
 
+#[async_trait]
+impl<T: EventBus + ?Sized> EventBus for std::sync::Arc<T> {
+    async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError> {
+        (**self).publish(events).await
+    }
+    async fn health(&self) -> Result<(), PublishError> {
+        (**self).health().await
+    }
+    async fn dead_letter(
+        &self,
+        body: &[u8],
+        routing_key: &str,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        (**self).dead_letter(body, routing_key, reason).await
+    }
+}
+
 /// Guarantees every implementation gives:
 /// - `publish` resolves `Ok` only when every event in the slice is durably
 ///   accepted (RabbitMQ: persistent and confirmed); on `Err` some may have been
@@ -23,9 +41,27 @@ pub enum PublishError {
 /// - the routing key of each message is its event type;
 /// - many events in one call are pipelined, not one round trip each.
 #[async_trait]
-pub trait EventBus: Send + Sync + 'static {
+pub trait EventBus: Send + Sync {
     async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError>;
 
     /// Whether the bus can publish right now; used by `/ready`.
     async fn health(&self) -> Result<(), PublishError>;
+
+    /// Sets aside a consumed message that can never be processed, with the
+    /// reason, so it is kept for a person and not retried (RabbitMQ: the
+    /// dead-letter exchange, reason in the `x-failure-reason` header).
+    async fn dead_letter(
+        &self,
+        body: &[u8],
+        routing_key: &str,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        tracing::error!(
+            routing_key,
+            reason,
+            bytes = body.len(),
+            "message dead-lettered"
+        );
+        Ok(())
+    }
 }

@@ -23,16 +23,19 @@ pub enum Collection {
     /// Per-record sync state (content hash, last synced snapshot, tombstone)
     /// and per-entity cursors.
     SyncState,
+    /// Ids of consumed events already handled (idempotent consumption).
+    ProcessedEvents,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 6] = [
+    pub const ALL: [Collection; 7] = [
         Collection::SyncTasks,
         Collection::Executions,
         Collection::Conflicts,
         Collection::Webhooks,
         Collection::Leases,
         Collection::SyncState,
+        Collection::ProcessedEvents,
     ];
 
     /// Stable short name, used as the SQLite discriminator and in logs.
@@ -44,6 +47,7 @@ impl Collection {
             Collection::Webhooks => "webhooks",
             Collection::Leases => "leases",
             Collection::SyncState => "sync_state",
+            Collection::ProcessedEvents => "processed_events",
         }
     }
 }

@@ -45,4 +45,14 @@ impl<B: EventBus> EventBus for MeteredBus<B> {
     async fn health(&self) -> Result<(), PublishError> {
         self.inner.health().await
     }
+
+    async fn dead_letter(
+        &self,
+        body: &[u8],
+        routing_key: &str,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        metrics::counter!("events_dead_lettered_total").increment(1);
+        self.inner.dead_letter(body, routing_key, reason).await
+    }
 }

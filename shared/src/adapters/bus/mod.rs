@@ -1,5 +1,6 @@
 //! Event bus adapters.
 
+pub mod consumer;
 pub mod in_process;
 pub mod metered;
 pub mod rabbitmq;

@@ -30,6 +30,7 @@ pub struct RabbitMqBus {
     connection: Connection,
     channel: Channel,
     exchange: ShortString,
+    dead_letter_exchange: ShortString,
 }
 
 fn unavailable(context: &str, e: lapin::Error) -> PublishError {
@@ -56,11 +57,20 @@ impl RabbitMqBus {
             connection,
             channel,
             exchange: settings.exchange.as_str().into(),
+            dead_letter_exchange: settings.dead_letter_exchange.as_str().into(),
         })
     }
 
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// A channel of its own, for a consumer.
+    pub async fn consumer_channel(&self) -> Result<Channel, PublishError> {
+        self.connection
+            .create_channel()
+            .await
+            .map_err(|e| unavailable("cannot open a consumer channel", e))
     }
 }
 
@@ -196,6 +206,44 @@ impl EventBus for RabbitMqBus {
             refused => Err(PublishError::Nacked {
                 refused,
                 total: events.len(),
+            }),
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        body: &[u8],
+        routing_key: &str,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        let mut headers = FieldTable::default();
+        let reason: String = reason.chars().take(1000).collect();
+        headers.insert(
+            "x-failure-reason".into(),
+            AMQPValue::LongString(LongString::from(reason)),
+        );
+        let props = BasicProperties::default()
+            .with_delivery_mode(PERSISTENT)
+            .with_headers(headers);
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.dead_letter_exchange.clone(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .map_err(|e| unavailable("dead-letter publish failed", e))?;
+        match confirm
+            .await
+            .map_err(|e| unavailable("dead-letter confirm failed", e))?
+        {
+            Confirmation::Ack(_) => Ok(()),
+            _ => Err(PublishError::Nacked {
+                refused: 1,
+                total: 1,
             }),
         }
     }

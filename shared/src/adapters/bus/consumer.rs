@@ -1,0 +1,137 @@
+//! The container's consumer of the service queue: manual acknowledgements with
+//! a prefetch window, each message handed to the [`EventDispatcher`], transient
+//! failures retried with backoff, and messages that cannot be processed (or
+//! still fail after the last attempt) dead-lettered with the reason, then
+//! acknowledged. On shutdown it stops taking messages and drains those in flight.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::{
+    Channel,
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    },
+    types::FieldTable,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::triggers::{EventDispatcher, HandleError, Handled, consumes};
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub queue: String,
+    pub prefetch: u16,
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+pub struct RabbitMqConsumer {
+    channel: Channel,
+    settings: ConsumerSettings,
+    dispatcher: EventDispatcher,
+}
+
+impl RabbitMqConsumer {
+    pub fn new(channel: Channel, settings: ConsumerSettings, dispatcher: EventDispatcher) -> Self {
+        RabbitMqConsumer {
+            channel,
+            settings,
+            dispatcher,
+        }
+    }
+
+    /// Consumes until `shutdown`, then drains what is in flight.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.channel
+            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
+        let tag = format!("integration-sync-{}", uuid::Uuid::new_v4().simple());
+        let mut deliveries = self
+            .channel
+            .basic_consume(
+                self.settings.queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = %self.settings.queue, prefetch = self.settings.prefetch, "consuming");
+        let in_flight = TaskTracker::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = deliveries.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let (dispatcher, settings) = (self.dispatcher.clone(), self.settings.clone());
+                        in_flight.spawn(async move { handle_delivery(&dispatcher, &settings, delivery).await });
+                    }
+                    Some(Err(e)) => return Err(anyhow::anyhow!("the consumer stopped: {e}")),
+                    None => return Err(anyhow::anyhow!("the broker cancelled the consumer")),
+                },
+            }
+        }
+        let _ = self
+            .channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+        in_flight.close();
+        in_flight.wait().await;
+        tracing::info!("consumer drained");
+        Ok(())
+    }
+}
+
+/// One message to its end: acknowledged when handled or set aside; requeued
+/// only if even setting it aside failed.
+pub async fn handle_delivery(
+    dispatcher: &EventDispatcher,
+    settings: &ConsumerSettings,
+    delivery: Delivery,
+) {
+    let key = delivery.routing_key.to_string();
+    let mut attempt = 0;
+    let verdict = loop {
+        attempt += 1;
+        match dispatcher.handle(&delivery.data, consumes::ALL).await {
+            Ok(Handled::Done(what)) => break Ok(what),
+            Ok(Handled::Duplicate) => break Ok("duplicate".to_owned()),
+            Err(HandleError::Rejected(reason)) => break Err(reason),
+            Err(HandleError::Transient(reason)) if attempt < settings.attempts => {
+                let wait = settings.backoff * 2u32.saturating_pow(attempt - 1);
+                tracing::warn!(routing_key = %key, attempt, ?wait, reason, "handling failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(HandleError::Transient(reason)) => {
+                break Err(format!("failed after {attempt} attempts: {reason}"));
+            }
+        }
+    };
+    let settled = match verdict {
+        Ok(what) => {
+            tracing::info!(routing_key = %key, outcome = %what, "event handled");
+            true
+        }
+        Err(reason) => {
+            tracing::warn!(routing_key = %key, reason, "event set aside");
+            dispatcher
+                .reject(&delivery.data, &key, &reason)
+                .await
+                .is_ok()
+        }
+    };
+    let acked = if settled {
+        delivery.ack(BasicAckOptions::default()).await
+    } else {
+        delivery
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+    };
+    if let Err(e) = acked {
+        tracing::error!(error = %e, "acknowledgement failed; the broker will redeliver");
+    }
+}

@@ -1,0 +1,62 @@
+//! The two timers' events: asking integration-manager which integrations are
+//! due for a sync, and which tokens are about to expire. They concern every
+//! tenant, so their envelope carries the nil tenant.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::domain::{
+    events::{EventFactory, EventMetadata, OutboundEvent, types},
+    time,
+};
+
+/// Publishes `make()` every `period` until `shutdown`; a failed publish is
+/// logged and tried again at the next tick.
+pub async fn run_timer(
+    name: &'static str,
+    bus: std::sync::Arc<dyn crate::ports::EventBus>,
+    period: Duration,
+    make: impl Fn() -> OutboundEvent + Send,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {
+                if let Err(e) = bus.publish(&[make()]).await {
+                    tracing::warn!(timer = name, error = %e, "timer event not published");
+                }
+            }
+        }
+    }
+}
+
+pub fn check_due(events: &EventFactory) -> OutboundEvent {
+    let now = time::now();
+    events.build(
+        types::SYNC_CHECK_DUE,
+        uuid::Uuid::nil(),
+        json!({"timestamp": time::format(&now)}),
+        &EventMetadata {
+            correlation_id: Some(uuid::Uuid::new_v4().to_string()),
+            ..Default::default()
+        },
+    )
+}
+
+pub fn check_expiring(events: &EventFactory, threshold: Duration) -> OutboundEvent {
+    let now = time::now();
+    let threshold_time = now + chrono::Duration::from_std(threshold).unwrap_or_default();
+    events.build(
+        types::TOKEN_CHECK_EXPIRING,
+        uuid::Uuid::nil(),
+        json!({"timestamp": time::format(&now), "thresholdTime": time::format(&threshold_time)}),
+        &EventMetadata {
+            correlation_id: Some(uuid::Uuid::new_v4().to_string()),
+            ..Default::default()
+        },
+    )
+}
