@@ -1,0 +1,93 @@
+//! What the function binaries share: start-up (config, logs, the core app),
+//! Amazon MQ for RabbitMQ batches, EventBridge schedules, and errors that the
+//! Lambda runtime reports with a clean type. The core library knows nothing
+//! of Lambda; this crate adapts its triggers to it.
+
+mod error;
+mod mq;
+mod schedule;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sync_core::{app::App, config, telemetry, triggers::timers};
+
+pub use error::FunctionError;
+pub use schedule::Timer;
+
+const EMBEDDED_CONFIG: &str = include_str!("../../config/default.yaml");
+
+/// The app a function serves, built once per cold start.
+#[derive(Clone)]
+pub struct Functions {
+    app: Arc<App>,
+}
+
+impl Functions {
+    /// Configuration from `CONFIG_FILE` or the embedded default (with the
+    /// environment's `${VAR}`s and `INTEGRATION_SYNC__*` overrides), JSON logs.
+    pub async fn start() -> anyhow::Result<Self> {
+        let settings = match std::env::var("CONFIG_FILE") {
+            Ok(path) => config::load_from_file(path)?,
+            Err(_) => config::load_from_str(EMBEDDED_CONFIG)?,
+        };
+        telemetry::init(&settings.log);
+        let app = App::build(settings).await?;
+        Ok(Functions { app: Arc::new(app) })
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// One invocation: an Amazon MQ batch of `consumes` events, or (for
+    /// functions with a `timer`) an EventBridge schedule. Syncs it starts run to
+    /// their end before the invocation answers: Lambda freezes the process after.
+    pub async fn handle(
+        &self,
+        event: Value,
+        consumes: &[&str],
+        timer: Option<Timer>,
+    ) -> Result<Value, FunctionError> {
+        if let Some(timer) = timer
+            && schedule::is_schedule(&event)
+        {
+            let settings = &self.app.settings;
+            let message = match timer {
+                Timer::CheckDue => timers::check_due(&self.app.events),
+                Timer::CheckExpiring => timers::check_expiring(
+                    &self.app.events,
+                    std::time::Duration::from_millis(
+                        settings.token_refresh.expiration_threshold_ms,
+                    ),
+                ),
+            };
+            self.app
+                .bus
+                .publish(&[message])
+                .await
+                .map_err(|e| FunctionError::Transient(e.to_string()))?;
+            return Ok(serde_json::json!({"published": timer.event_type()}));
+        }
+        let report = mq::handle_batch(&self.app.dispatcher, event, consumes).await;
+        self.app.engine.runner().idle().await;
+        Ok(serde_json::to_value(report?).expect("a report serialises"))
+    }
+}
+
+/// Runs a trigger function: the runtime loop over [`Functions::handle`].
+pub async fn run_trigger(
+    consumes: &'static [&'static str],
+    timer: Option<Timer>,
+) -> Result<(), lambda_runtime::Error> {
+    let functions = Functions::start()
+        .await
+        .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Value>| {
+            let functions = functions.clone();
+            async move { functions.handle(event.payload, consumes, timer).await }
+        },
+    ))
+    .await
+}

@@ -1,0 +1,27 @@
+//! EventBridge schedules: the two timers.
+
+use serde_json::Value;
+use sync_core::domain::events::types;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// `integration.sync.check-due` (on-schedule).
+    CheckDue,
+    /// `integration.token.check-expiring` (token-refresher).
+    CheckExpiring,
+}
+
+impl Timer {
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Timer::CheckDue => types::SYNC_CHECK_DUE,
+            Timer::CheckExpiring => types::TOKEN_CHECK_EXPIRING,
+        }
+    }
+}
+
+/// An EventBridge scheduled event (`source: aws.events`, `detail-type: Scheduled Event`).
+pub fn is_schedule(event: &Value) -> bool {
+    event.get("source").and_then(Value::as_str) == Some("aws.events")
+        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+}

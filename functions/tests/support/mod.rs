@@ -1,0 +1,188 @@
+//! A Lambda Runtime API emulated on port 0, and a function binary run against it.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    path::Path,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path as UrlPath, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::IntoResponse,
+    routing::{get, post},
+};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Response(Value),
+    Error(Value),
+}
+
+#[derive(Default)]
+struct RuntimeState {
+    queue: VecDeque<(String, Value)>,
+    outcomes: HashMap<String, Outcome>,
+}
+
+#[derive(Clone)]
+pub struct RuntimeApi {
+    pub address: String,
+    state: Arc<Mutex<RuntimeState>>,
+    arrived: Arc<Notify>,
+    settled: Arc<Notify>,
+}
+
+type Shared = State<RuntimeApi>;
+
+async fn next(State(api): Shared) -> impl IntoResponse {
+    loop {
+        let notified = api.arrived.notified();
+        if let Some((id, event)) = api.state.lock().unwrap().queue.pop_front() {
+            let mut headers = HeaderMap::new();
+            let deadline = (chrono::Utc::now() + chrono::Duration::seconds(120)).timestamp_millis();
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&id).unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-deadline-ms",
+                HeaderValue::from_str(&deadline.to_string()).unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:eu-west-1:123456789012:function:test"),
+            );
+            headers.insert(
+                "lambda-runtime-trace-id",
+                HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
+            );
+            return (StatusCode::OK, headers, Json(event));
+        }
+        notified.await;
+    }
+}
+
+/// The runtime client posts results without a JSON content type: read bytes.
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+async fn respond(
+    State(api): Shared,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    api.state
+        .lock()
+        .unwrap()
+        .outcomes
+        .insert(id, Outcome::Response(json_of(&body)));
+    api.settled.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+async fn fail(
+    State(api): Shared,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    api.state
+        .lock()
+        .unwrap()
+        .outcomes
+        .insert(id, Outcome::Error(json_of(&body)));
+    api.settled.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+impl RuntimeApi {
+    pub async fn start() -> Self {
+        let api = RuntimeApi {
+            address: String::new(),
+            state: Default::default(),
+            arrived: Arc::new(Notify::new()),
+            settled: Arc::new(Notify::new()),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let router = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .with_state(api.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        RuntimeApi { address, ..api }
+    }
+
+    /// Invokes the function with `event` and waits for its answer.
+    pub async fn invoke(&self, event: Value) -> Outcome {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.state
+            .lock()
+            .unwrap()
+            .queue
+            .push_back((id.clone(), event));
+        self.arrived.notify_waiters();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let settled = self.settled.notified();
+            if let Some(outcome) = self.state.lock().unwrap().outcomes.remove(&id) {
+                return outcome;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the function did not answer invocation {id}"
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), settled).await;
+        }
+    }
+}
+
+/// A function binary running against `api`, configured like a deployment.
+pub struct RunningFunction {
+    child: tokio::process::Child,
+}
+
+impl RunningFunction {
+    pub fn start(binary: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .env(
+                "AWS_LAMBDA_FUNCTION_NAME",
+                Path::new(binary).file_name().unwrap(),
+            )
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        RunningFunction {
+            child: command.spawn().expect("the function binary starts"),
+        }
+    }
+}
+
+impl Drop for RunningFunction {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
