@@ -109,7 +109,7 @@ fn response(outcome: Outcome) -> Value {
 async fn on_shard_updated_pushes_once_sets_aside_garbage_and_refuses_a_wrong_source() {
     let mut fixture = sandbox_integration(&["opportunity"], 10);
     fixture.integration.sync_config.direction = Some(sync_core::domain::Direction::Bidirectional);
-    let deployment = deployment(&[fixture.integration.clone()], &[]);
+    let deployment = deployment(std::slice::from_ref(&fixture.integration), &[]);
     let mut observer = EventObserver::bind(&deployment.exchange).await;
     let api = RuntimeApi::start().await;
     let _function = RunningFunction::start(
@@ -166,7 +166,7 @@ async fn on_shard_updated_pushes_once_sets_aside_garbage_and_refuses_a_wrong_sou
 #[tokio::test]
 async fn on_schedule_runs_the_scheduled_sync_to_its_end_and_publishes_check_due_on_its_timer() {
     let fixture = sandbox_integration(&["account", "contact"], 30);
-    let deployment = deployment(&[fixture.integration.clone()], &[]);
+    let deployment = deployment(std::slice::from_ref(&fixture.integration), &[]);
     let mut observer = EventObserver::bind(&deployment.exchange).await;
     let api = RuntimeApi::start().await;
     let _function =
@@ -200,7 +200,7 @@ async fn on_schedule_runs_the_scheduled_sync_to_its_end_and_publishes_check_due_
 #[tokio::test]
 async fn on_webhook_syncs_what_the_provider_said_changed() {
     let fixture = sandbox_integration(&["account", "contact"], 15);
-    let deployment = deployment(&[fixture.integration.clone()], &[]);
+    let deployment = deployment(std::slice::from_ref(&fixture.integration), &[]);
     let mut observer = EventObserver::bind(&deployment.exchange).await;
     let api = RuntimeApi::start().await;
     let _function = RunningFunction::start(env!("CARGO_BIN_EXE_on-webhook"), &api, &deployment.env);
@@ -262,7 +262,7 @@ async fn token_refresher_refreshes_on_request_and_asks_for_expiring_tokens_on_it
 #[tokio::test]
 async fn on_mapping_result_counts_on_the_task() {
     let fixture = sandbox_integration(&["contact"], 1);
-    let deployment = deployment(&[fixture.integration.clone()], &[]);
+    let deployment = deployment(std::slice::from_ref(&fixture.integration), &[]);
     let repo = sync_core::repository::Repository::new(std::sync::Arc::new(
         sync_core::adapters::store::SqliteStore::open_in_dir(deployment.data_dir.path()).unwrap(),
     ));
