@@ -28,6 +28,8 @@ enum Command {
     Serve,
     /// Print the OpenAPI document (YAML) generated from the code.
     Openapi,
+    /// Exit 0 when the service on `PORT` answers `/health` (container health checks).
+    Healthcheck,
     /// Print a signed development token for a tenant.
     Token {
         #[arg(long, default_value = "00000000-0000-4000-8000-000000000001")]
@@ -50,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = config::load_from_file(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => unreachable!("handled before loading configuration"),
+        Command::Healthcheck => healthcheck(settings.server.port).await,
         Command::Token { tenant, user, ttl } => {
             let token =
                 TokenIssuer::new(&settings.jwt).mint(&user, Some(tenant), Duration::from_secs(ttl));
@@ -68,6 +71,26 @@ async fn serve(settings: config::Settings) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, instance = %app.instance_id, "integration-sync listening");
     app.run_container(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// A plain HTTP/1.1 GET of `/health` on loopback: the runtime image has no curl.
+async fn healthcheck(port: u16) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await??;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut answer)).await??;
+    anyhow::ensure!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "the service is not healthy"
+    );
     Ok(())
 }
 

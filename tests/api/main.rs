@@ -5,6 +5,7 @@ mod bidirectional;
 mod conflicts_api;
 mod container;
 mod cosmos_store;
+mod deploy_files;
 mod fuzz;
 mod health;
 mod hubspot;
