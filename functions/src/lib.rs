@@ -71,6 +71,8 @@ impl Functions {
         }
         let report = mq::handle_batch(&self.app.dispatcher, event, consumes).await;
         self.app.engine.runner().idle().await;
+        // Webhook deliveries of what this invocation published, before Lambda freezes us.
+        self.app.deliveries.idle().await;
         Ok(serde_json::to_value(report?).expect("a report serialises"))
     }
 }

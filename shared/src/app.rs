@@ -35,7 +35,11 @@ use crate::{
     ports::{Collection, DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
     repository::Repository,
     triggers::{EventDispatcher, TokenRefresher, timers},
-    webhooks::{WebhookService, url_guard::HostAllowlist},
+    webhooks::{
+        WebhookService,
+        delivery::{DeliveryWorker, WebhookFanout},
+        url_guard::HostAllowlist,
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,8 @@ pub struct App {
     pub sandbox: SandboxProvider,
     /// Handles consumed events (the container's consumer, the functions).
     pub dispatcher: EventDispatcher,
+    /// Delivers published events to webhooks.
+    pub deliveries: DeliveryWorker,
     pub events: EventFactory,
     pub instance_id: String,
 }
@@ -75,6 +81,10 @@ impl App {
         });
         let store = build_store(&settings).await?;
         let (bus, in_process_bus, rabbitmq) = build_bus(&settings).await?;
+        let deliveries =
+            DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())
+                .map_err(|e| BootstrapError::Bus(format!("webhook delivery: {e}")))?;
+        let bus: Arc<dyn EventBus> = Arc::new(WebhookFanout::new(bus, deliveries.clone()));
         let directory = build_directory(&settings)?;
         let sandbox = SandboxProvider::default();
         let providers = build_providers(&settings, sandbox.clone())?;
@@ -139,7 +149,8 @@ impl App {
         let webhooks = WebhookService::new(
             Repository::new(store.clone()),
             HostAllowlist::new(settings.webhooks.allowed_hosts.clone()),
-        );
+        )
+        .with_deliveries(deliveries.clone());
         let state = AppState {
             engine: engine.clone(),
             webhooks,
@@ -157,6 +168,7 @@ impl App {
             bus: bus.clone(),
             sandbox,
             dispatcher,
+            deliveries,
             events,
             instance_id,
         })
@@ -293,6 +305,7 @@ pub fn cosmos_options(cosmos: &CosmosSettings) -> Option<CosmosStoreOptions> {
                 Collection::Leases => &names.leases,
                 Collection::SyncState => &names.sync_state,
                 Collection::ProcessedEvents => &names.processed_events,
+                Collection::Deliveries => &names.deliveries,
             };
             (collection, name.clone())
         })

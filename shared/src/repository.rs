@@ -64,6 +64,16 @@ impl Document for Webhook {
     }
 }
 
+impl Document for crate::domain::webhook::WebhookDelivery {
+    const COLLECTION: Collection = Collection::Deliveries;
+    fn document_id(&self) -> String {
+        self.delivery_id.to_string()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
 impl Document for RecordState {
     const COLLECTION: Collection = Collection::SyncState;
     fn document_id(&self) -> String {

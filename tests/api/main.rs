@@ -19,4 +19,5 @@ mod salesforce;
 mod security;
 mod shutdown;
 mod tasks_api;
+mod webhook_delivery;
 mod webhooks_api;

@@ -34,12 +34,17 @@ pub fn unique_database_options() -> CosmosStoreOptions {
 }
 
 pub async fn connect_unique_database() -> CosmosStore {
-    let options = unique_database_options();
-    CosmosStore::connect(options).await.unwrap_or_else(|e| {
-        panic!(
-            "the Cosmos DB emulator is not usable at {} ({e}); start it with \
-             `../shared/tools/cosmos-emulator start` (scripts/test does)",
-            emulator_endpoint()
-        )
-    })
+    for _ in 0..5 {
+        match CosmosStore::connect(unique_database_options()).await {
+            Ok(store) => return store,
+            // See `spawn::EMULATOR_RID_QUIRK`: retry with a fresh database.
+            Err(e) if e.to_string().contains(crate::spawn::EMULATOR_RID_QUIRK) => continue,
+            Err(e) => panic!(
+                "the Cosmos DB emulator is not usable at {} ({e}); start it with \
+                 `../shared/tools/cosmos-emulator start` (scripts/test does)",
+                emulator_endpoint()
+            ),
+        }
+    }
+    panic!("the Cosmos emulator kept minting unreadable resource ids")
 }

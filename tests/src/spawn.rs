@@ -81,6 +81,27 @@ pub fn test_settings() -> Settings {
     settings
 }
 
+/// The local Cosmos gateway now and then mints a container resource id the
+/// official SDK cannot parse ("failed to extract database RID"); real Cosmos
+/// DB does not. A fresh database avoids it; any other error fails the test.
+pub const EMULATOR_RID_QUIRK: &str = "failed to extract database RID";
+
+async fn build_app(settings: &mut Settings) -> App {
+    for _ in 0..5 {
+        match App::build(settings.clone()).await {
+            Ok(app) => return app,
+            Err(e)
+                if settings.cosmos_db.endpoint.is_some()
+                    && e.to_string().contains(EMULATOR_RID_QUIRK) =>
+            {
+                settings.cosmos_db.database_id = format!("it-{}", Uuid::new_v4().simple());
+            }
+            Err(e) => panic!("app builds: {e}"),
+        }
+    }
+    panic!("the Cosmos emulator kept minting unreadable resource ids")
+}
+
 pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     let mut dirs = Vec::new();
     let mut settings = match options.like {
@@ -130,7 +151,7 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     }
 
     let events = EventObserver::bind(&settings.rabbitmq.exchange).await;
-    let app = App::build(settings.clone()).await.expect("app builds");
+    let app = build_app(&mut settings).await;
     let sandbox = app.sandbox.clone();
     let engine = app.engine.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

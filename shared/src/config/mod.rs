@@ -61,6 +61,14 @@ pub struct WebhookSettings {
     /// e.g. `localhost` for development receivers. Empty in production.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    pub unhealthy_after: u32,
+    pub deactivate_after: u32,
+    pub max_response_bytes: usize,
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +116,7 @@ pub struct CosmosContainers {
     pub leases: String,
     pub sync_state: String,
     pub processed_events: String,
+    pub deliveries: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

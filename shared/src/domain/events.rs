@@ -156,6 +156,7 @@ pub struct SyncStarted<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct SyncCompleted<'a> {
     pub task_id: Uuid,
+    pub integration_id: &'a str,
     pub execution_id: Uuid,
     #[serde(flatten)]
     pub counters: RecordCounters,
@@ -166,8 +167,9 @@ pub struct SyncCompleted<'a> {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SyncCancelled {
+pub struct SyncCancelled<'a> {
     pub task_id: Uuid,
+    pub integration_id: &'a str,
     pub execution_id: Uuid,
     #[serde(flatten)]
     pub counters: RecordCounters,
@@ -177,6 +179,7 @@ pub struct SyncCancelled {
 #[serde(rename_all = "camelCase")]
 pub struct SyncFailed<'a> {
     pub task_id: Uuid,
+    pub integration_id: &'a str,
     pub execution_id: Uuid,
     pub error: &'a str,
 }
@@ -287,6 +290,7 @@ mod tests {
             tenant,
             SyncCompleted {
                 task_id: Uuid::nil(),
+                integration_id: "int",
                 execution_id: Uuid::nil(),
                 counters: RecordCounters {
                     records_processed: 3,

@@ -56,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/webhooks", post(routes::webhooks::create_webhook))
         .route(
+            "/webhooks/{webhook_id}/deliveries",
+            get(routes::webhooks::list_deliveries),
+        )
+        .route(
             "/webhooks/{webhook_id}",
             get(routes::webhooks::get_webhook)
                 .put(routes::webhooks::update_webhook)

@@ -37,6 +37,7 @@ use crate::{
         routes::webhooks::update_webhook,
         routes::webhooks::delete_webhook,
         routes::webhooks::list_integration_webhooks,
+        routes::webhooks::list_deliveries,
         routes::health::health,
         routes::health::ready,
     ),
@@ -46,6 +47,8 @@ use crate::{
         routes::tasks::TriggerSyncBody, routes::tasks::TriggerSyncResponse,
         routes::conflicts::ResolveConflictBody, crate::domain::merge::FieldConflict,
         Paged<SyncTask>, Paged<SyncExecution>, Paged<SyncConflict>,
+        Paged<crate::domain::webhook::WebhookDelivery>, crate::domain::webhook::WebhookDelivery,
+        crate::domain::webhook::DeliveryStatus,
     )),
     modifiers(&SecuritySchemes, &CommonErrors),
     tags(
@@ -170,6 +173,7 @@ mod tests {
             "/api/v1/webhooks:",
             "/api/v1/webhooks/{webhookId}",
             "/api/v1/integrations/{integrationId}/webhooks",
+            "/api/v1/webhooks/{webhookId}/deliveries",
             "/health",
             "/ready",
         ] {

@@ -25,10 +25,12 @@ pub enum Collection {
     SyncState,
     /// Ids of consumed events already handled (idempotent consumption).
     ProcessedEvents,
+    /// Webhook deliveries and their attempts.
+    Deliveries,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 7] = [
+    pub const ALL: [Collection; 8] = [
         Collection::SyncTasks,
         Collection::Executions,
         Collection::Conflicts,
@@ -36,6 +38,7 @@ impl Collection {
         Collection::Leases,
         Collection::SyncState,
         Collection::ProcessedEvents,
+        Collection::Deliveries,
     ];
 
     /// Stable short name, used as the SQLite discriminator and in logs.
@@ -48,6 +51,7 @@ impl Collection {
             Collection::Leases => "leases",
             Collection::SyncState => "sync_state",
             Collection::ProcessedEvents => "processed_events",
+            Collection::Deliveries => "deliveries",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Webhooks tenants register to receive this service's events: registration
 //! rules (URL guard, event catalogue, write-only secret) and their storage.
 
+pub mod delivery;
 mod service;
 pub mod url_guard;
 

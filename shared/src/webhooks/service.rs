@@ -64,6 +64,8 @@ pub struct WebhookView {
     pub events: Vec<String>,
     pub has_secret: bool,
     pub active: bool,
+    /// False once deliveries keep failing.
+    pub healthy: bool,
     #[serde(with = "crate::domain::time")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::domain::time")]
@@ -80,6 +82,7 @@ impl From<&Webhook> for WebhookView {
             events: w.events.clone(),
             has_secret: w.secret.is_some(),
             active: w.active,
+            healthy: w.healthy,
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -114,11 +117,58 @@ fn invalid(field: &'static str, message: impl Into<String>) -> WebhookError {
 pub struct WebhookService {
     repo: Repository,
     allowlist: HostAllowlist,
+    deliveries: Option<super::delivery::DeliveryWorker>,
 }
 
 impl WebhookService {
     pub fn new(repo: Repository, allowlist: HostAllowlist) -> Self {
-        WebhookService { repo, allowlist }
+        WebhookService {
+            repo,
+            allowlist,
+            deliveries: None,
+        }
+    }
+
+    /// Changes take effect for delivery at once.
+    pub fn with_deliveries(mut self, worker: super::delivery::DeliveryWorker) -> Self {
+        self.deliveries = Some(worker);
+        self
+    }
+
+    fn changed(&self, tenant: TenantId) {
+        if let Some(worker) = &self.deliveries {
+            worker.invalidate(tenant);
+        }
+    }
+
+    /// A webhook's deliveries, newest first; `NotFound` for an unknown webhook.
+    pub async fn deliveries(
+        &self,
+        tenant: TenantId,
+        webhook_id: Uuid,
+        limit: usize,
+        continuation: Option<&str>,
+    ) -> Result<crate::repository::Page<crate::domain::webhook::WebhookDelivery>, WebhookError>
+    {
+        self.repo
+            .get::<Webhook>(tenant, &webhook_id.to_string())
+            .await?
+            .ok_or(WebhookError::NotFound)?;
+        let query = Query {
+            filters: vec![Filter::eq("webhookId", webhook_id.to_string())],
+            order_by: "createdAt",
+            descending: true,
+        };
+        self.repo
+            .query(tenant, &query, limit, continuation)
+            .await
+            .map_err(|e| match e {
+                StoreError::InvalidQuery(m) => WebhookError::Invalid {
+                    field: "continuation",
+                    message: m,
+                },
+                other => other.into(),
+            })
     }
 
     pub async fn create(
@@ -149,10 +199,13 @@ impl WebhookService {
             events,
             secret,
             active: true,
+            consecutive_failures: 0,
+            healthy: true,
             created_at: now,
             updated_at: now,
         };
         self.repo.create(&webhook).await?;
+        self.changed(tenant);
         Ok(WebhookView::from(&webhook))
     }
 
@@ -200,6 +253,7 @@ impl WebhookService {
             })
             .await
             .map_err(not_found)?;
+        self.changed(tenant);
         Ok(WebhookView::from(&updated.doc))
     }
 
@@ -213,7 +267,9 @@ impl WebhookService {
                 None,
             )
             .await
-            .map_err(not_found)
+            .map_err(not_found)?;
+        self.changed(tenant);
+        Ok(())
     }
 
     pub async fn list_for_integration(

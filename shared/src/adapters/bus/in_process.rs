@@ -66,6 +66,7 @@ mod tests {
                     uuid::Uuid::new_v4(),
                     SyncFailed {
                         task_id: uuid::Uuid::nil(),
+                        integration_id: "int",
                         execution_id: uuid::Uuid::nil(),
                         error: "x",
                     },

@@ -191,6 +191,7 @@ impl SyncEngine {
                 task.tenant_id,
                 SyncCompleted {
                     task_id,
+                    integration_id: &task.integration_id,
                     execution_id,
                     counters,
                     entity_types: entities,
@@ -204,6 +205,7 @@ impl SyncEngine {
                 task.tenant_id,
                 SyncCancelled {
                     task_id,
+                    integration_id: &task.integration_id,
                     execution_id,
                     counters,
                 },
@@ -214,6 +216,7 @@ impl SyncEngine {
                 task.tenant_id,
                 SyncFailed {
                     task_id,
+                    integration_id: &task.integration_id,
                     execution_id,
                     error: error.as_deref().unwrap_or("unknown"),
                 },

@@ -100,3 +100,42 @@ pub async fn list_integration_webhooks(
             .await?,
     ))
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryListParams {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub continuation: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{webhookId}/deliveries", tag = "webhooks",
+    params(("webhookId" = Uuid, Path, description = "Webhook id"), DeliveryListParams),
+    responses(
+        (status = 200, description = "Deliveries, newest first: status, attempts, last response code", body = crate::http::pagination::Paged<crate::domain::webhook::WebhookDelivery>),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
+    ),
+    security(("bearer" = [], "tenant" = []))
+)]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: TenantContext,
+    RawPath(id): RawPath,
+    crate::http::extract::ValidQuery(params): crate::http::extract::ValidQuery<DeliveryListParams>,
+) -> Result<Json<crate::http::pagination::Paged<crate::domain::webhook::WebhookDelivery>>, ApiError>
+{
+    let id = parse_uuid("webhookId", &id)?;
+    let limit = crate::http::pagination::page_limit(params.limit)?;
+    let continuation = crate::http::pagination::page_continuation(&params.continuation)?;
+    let page = state
+        .webhooks
+        .deliveries(caller.tenant_id, id, limit, continuation)
+        .await?;
+    Ok(Json(crate::http::pagination::Paged {
+        items: page.items,
+        continuation: page.continuation,
+    }))
+}
