@@ -34,6 +34,11 @@ fn endpoints(task: &str, webhook: &str, integration: &str) -> Vec<(Method, Strin
             format!("/api/v1/sync/conflicts/{}", Uuid::new_v4()),
             None,
         ),
+        (
+            Method::POST,
+            format!("/api/v1/sync/conflicts/{}/resolve", Uuid::new_v4()),
+            Some(json!({"resolution": "source_wins"})),
+        ),
         (Method::POST, "/api/v1/webhooks".into(), Some(webhook_body)),
         (Method::GET, format!("/api/v1/webhooks/{webhook}"), None),
         (
@@ -45,6 +50,11 @@ fn endpoints(task: &str, webhook: &str, integration: &str) -> Vec<(Method, Strin
         (
             Method::GET,
             format!("/api/v1/integrations/{integration}/webhooks"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/webhooks/{webhook}/deliveries"),
             None,
         ),
     ]
