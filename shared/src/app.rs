@@ -69,6 +69,7 @@ pub struct App {
     pub deliveries: DeliveryWorker,
     pub events: EventFactory,
     pub instance_id: String,
+    store: Arc<dyn DocumentStore>,
 }
 
 impl App {
@@ -171,7 +172,13 @@ impl App {
             deliveries,
             events,
             instance_id,
+            store,
         })
+    }
+
+    /// The store the engine uses (benchmarks and operational tools).
+    pub fn engine_store(&self) -> Arc<dyn DocumentStore> {
+        self.store.clone()
     }
 
     pub fn router(&self) -> axum::Router {

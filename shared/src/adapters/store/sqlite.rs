@@ -22,15 +22,19 @@ use crate::{
     },
 };
 
+/// Rows are ~1-2 KiB JSON documents inserted at hashed (random) ids: a rowid
+/// table keeps them in insertion order and a small unique index finds them,
+/// which stays fast as the table grows (a WITHOUT ROWID table keyed on the
+/// id would split pages all over the tree).
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS documents (
+CREATE TABLE IF NOT EXISTS docs (
     collection TEXT NOT NULL,
     tenant_id  TEXT NOT NULL,
     id         TEXT NOT NULL,
     etag       TEXT NOT NULL,
-    body       TEXT NOT NULL,
-    PRIMARY KEY (collection, tenant_id, id)
-) WITHOUT ROWID;
+    body       TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
 ";
 
 #[derive(Clone)]
@@ -118,7 +122,7 @@ impl DocumentStore for SqliteStore {
             let etag = new_etag();
             let inserted = conn
                 .execute(
-                    "INSERT INTO documents (collection, tenant_id, id, etag, body)
+                    "INSERT INTO docs (collection, tenant_id, id, etag, body)
                      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                     params![collection.key(), tenant.to_string(), id, etag, body],
                 )
@@ -141,7 +145,7 @@ impl DocumentStore for SqliteStore {
         self.with_conn(move |conn| {
             let row: Option<(String, String)> = conn
                 .query_row(
-                    "SELECT etag, body FROM documents
+                    "SELECT etag, body FROM docs
                      WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
                     params![collection.key(), tenant.to_string(), id],
                     |row| Ok((row.get(0)?, row.get(1)?)),
@@ -175,7 +179,7 @@ impl DocumentStore for SqliteStore {
             let tx = conn.transaction().map_err(unexpected)?;
             let current: Option<String> = tx
                 .query_row(
-                    "SELECT etag FROM documents
+                    "SELECT etag FROM docs
                      WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
                     params![collection.key(), tenant.to_string(), id],
                     |row| row.get(0),
@@ -190,7 +194,7 @@ impl DocumentStore for SqliteStore {
                 Some(_) => {}
             }
             tx.execute(
-                "UPDATE documents SET etag = ?4, body = ?5
+                "UPDATE docs SET etag = ?4, body = ?5
                  WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
                 params![collection.key(), tenant.to_string(), id, etag, body],
             )
@@ -212,7 +216,7 @@ impl DocumentStore for SqliteStore {
         self.with_conn(move |conn| {
             let etag = new_etag();
             conn.execute(
-                "INSERT INTO documents (collection, tenant_id, id, etag, body)
+                "INSERT INTO docs (collection, tenant_id, id, etag, body)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (collection, tenant_id, id)
                  DO UPDATE SET etag = excluded.etag, body = excluded.body",
@@ -237,7 +241,7 @@ impl DocumentStore for SqliteStore {
             for chunk in ids.chunks(500) {
                 let placeholders = vec!["?"; chunk.len()].join(",");
                 let sql = format!(
-                    "SELECT id, etag, body FROM documents
+                    "SELECT id, etag, body FROM docs
                      WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
                 );
                 let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
@@ -288,7 +292,7 @@ impl DocumentStore for SqliteStore {
             {
                 let mut statement = tx
                     .prepare_cached(
-                        "INSERT INTO documents (collection, tenant_id, id, etag, body)
+                        "INSERT INTO docs (collection, tenant_id, id, etag, body)
                          VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (collection, tenant_id, id)
                          DO UPDATE SET etag = excluded.etag, body = excluded.body",
@@ -318,7 +322,7 @@ impl DocumentStore for SqliteStore {
             let tx = conn.transaction().map_err(unexpected)?;
             let current: Option<String> = tx
                 .query_row(
-                    "SELECT etag FROM documents
+                    "SELECT etag FROM docs
                      WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
                     params![collection.key(), tenant.to_string(), id],
                     |row| row.get(0),
@@ -333,7 +337,7 @@ impl DocumentStore for SqliteStore {
                 _ => {}
             }
             tx.execute(
-                "DELETE FROM documents WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                "DELETE FROM docs WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
                 params![collection.key(), tenant.to_string(), id],
             )
             .map_err(unexpected)?;
@@ -451,9 +455,8 @@ fn build_query(
             "field `{bad}` cannot be queried"
         )));
     }
-    let mut sql = String::from(
-        "SELECT id, etag, body FROM documents WHERE collection = ?1 AND tenant_id = ?2",
-    );
+    let mut sql =
+        String::from("SELECT id, etag, body FROM docs WHERE collection = ?1 AND tenant_id = ?2");
     let mut params = vec![
         Sql::Text(collection.key().into()),
         Sql::Text(tenant.to_string()),
