@@ -280,6 +280,7 @@ fn function_start(name: &str) -> (f64, f64, f64) {
     std::thread::sleep(Duration::from_millis(200));
     let rss = pid_rss_mb(child.id());
     let _ = child.kill();
+    let _ = child.wait();
     let size = std::fs::metadata(release_bin(name))
         .map(|m| m.len() as f64 / 1_048_576.0)
         .unwrap_or(0.0);
@@ -513,6 +514,7 @@ async fn main() {
         bench,
     );
     let _ = container.kill();
+    let _ = container.wait();
 
     let table = format!(
         "| measurement | target | measured | ratio | command |\n| --- | --- | --- | --- | --- |\n{}\n",
