@@ -1,9 +1,10 @@
 //! The HubSpot adapter against a fake HubSpot, end to end.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use integration_tests::{
     SpawnOptions, TestApp,
+    broker::published_ids,
     fakes::{hubspot::FakeHubSpot, platform::FakePlatform},
     spawn_app,
 };
@@ -61,26 +62,6 @@ async fn sync(app: &mut TestApp, integration: &Integration) -> (Value, Vec<(Stri
     )
 }
 
-fn published(events: &[(String, Value)]) -> HashMap<String, usize> {
-    let mut ids = HashMap::new();
-    for (kind, event) in events {
-        let records: Vec<&Value> = match kind.as_str() {
-            "integration.data.raw" => vec![&event["data"]],
-            "integration.data.raw.batch" => event["data"]["records"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .collect(),
-            _ => vec![],
-        };
-        for record in records {
-            *ids.entry(record["externalId"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
-    }
-    ids
-}
-
 #[tokio::test]
 async fn deals_past_the_search_cap_sync_completely_by_moving_the_window() {
     // 100 deals, four per timestamp, searches capped at 30 results, pages of 10.
@@ -89,7 +70,7 @@ async fn deals_past_the_search_cap_sync_completely_by_moving_the_window() {
     let (task, events) = sync(&mut app, &integration).await;
 
     assert_eq!(task["status"], "completed", "{task}");
-    let ids = published(&events);
+    let ids = published_ids(&events);
     assert_eq!(ids.len(), 100, "no deal missed across windows");
     assert!(ids.values().all(|n| *n == 1), "no deal published twice");
     assert!(hubspot.searches() > 10, "several windows were searched");
@@ -103,13 +84,16 @@ async fn edits_and_archived_deals_publish_exactly_the_change_and_the_deletion() 
     sync(&mut app, &integration).await;
 
     let (quiet, events) = sync(&mut app, &integration).await;
-    assert!(published(&events).is_empty(), "{quiet}");
+    assert!(published_ids(&events).is_empty(), "{quiet}");
 
     hubspot.edit("deals", "1005", "amount", "99999");
     hubspot.archive("deals", "1010");
     let (task, events) = sync(&mut app, &integration).await;
 
-    assert_eq!(published(&events).keys().collect::<Vec<_>>(), vec!["1005"]);
+    assert_eq!(
+        published_ids(&events).keys().collect::<Vec<_>>(),
+        vec!["1005"]
+    );
     let deletions: Vec<&Value> = events
         .iter()
         .filter(|(k, _)| k == "integration.data.deleted")

@@ -2,7 +2,9 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use integration_tests::{SpawnOptions, TestApp, sandbox_integration, spawn_app};
+use integration_tests::{
+    SpawnOptions, TestApp, broker::published_ids, sandbox_integration, spawn_app,
+};
 use serde_json::Value;
 use sync_core::{
     domain::Integration,
@@ -37,27 +39,6 @@ async fn sync(app: &mut TestApp, integration: &Integration) -> (Value, Vec<(Stri
         .wait_for_task_end(integration.tenant_id, &task_id, TIMEOUT)
         .await;
     (task, events)
-}
-
-/// External ids carried by data events, with how often each appeared.
-fn published_ids(events: &[(String, Value)]) -> HashMap<String, usize> {
-    let mut ids = HashMap::new();
-    for (kind, event) in events {
-        match kind.as_str() {
-            "integration.data.raw" => {
-                *ids.entry(event["data"]["externalId"].as_str().unwrap().to_owned())
-                    .or_default() += 1
-            }
-            "integration.data.raw.batch" => {
-                for record in event["data"]["records"].as_array().unwrap() {
-                    *ids.entry(record["externalId"].as_str().unwrap().to_owned())
-                        .or_default() += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    ids
 }
 
 fn count(events: &[(String, Value)], kind: &str) -> usize {

@@ -1,9 +1,10 @@
 //! The Salesforce adapter against a fake Salesforce, end to end.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use integration_tests::{
     SpawnOptions, TestApp,
+    broker::published_ids,
     fakes::{
         platform::FakePlatform,
         salesforce::{FakeSalesforce, Fault},
@@ -79,26 +80,6 @@ async fn sync(setup: &mut Setup) -> (Value, Vec<(String, Value)>) {
     (task, events)
 }
 
-fn published(events: &[(String, Value)]) -> HashMap<String, usize> {
-    let mut ids = HashMap::new();
-    for (kind, event) in events {
-        let records: Vec<&Value> = match kind.as_str() {
-            "integration.data.raw" => vec![&event["data"]],
-            "integration.data.raw.batch" => event["data"]["records"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .collect(),
-            _ => vec![],
-        };
-        for record in records {
-            *ids.entry(record["externalId"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
-    }
-    ids
-}
-
 #[tokio::test]
 async fn opportunities_sync_without_missing_shared_timestamps_then_only_changes_and_deletions() {
     // Three rows per SystemModstamp and pages of 40: groups straddle page boundaries.
@@ -106,7 +87,7 @@ async fn opportunities_sync_without_missing_shared_timestamps_then_only_changes_
 
     let (first, events) = sync(&mut s).await;
     assert_eq!(first["status"], "completed", "{first}");
-    let ids = published(&events);
+    let ids = published_ids(&events);
     assert_eq!(
         ids.len(),
         250,
@@ -122,7 +103,7 @@ async fn opportunities_sync_without_missing_shared_timestamps_then_only_changes_
 
     let (second, events) = sync(&mut s).await;
     assert!(
-        published(&events).is_empty(),
+        published_ids(&events).is_empty(),
         "nothing changed, nothing published"
     );
     assert_eq!(second["recordsUpdated"], 0);
@@ -131,7 +112,10 @@ async fn opportunities_sync_without_missing_shared_timestamps_then_only_changes_
     s.salesforce
         .edit("Opportunity", edited, "StageName", json!("Closed Won"));
     let (third, events) = sync(&mut s).await;
-    assert_eq!(published(&events).keys().collect::<Vec<_>>(), vec![edited]);
+    assert_eq!(
+        published_ids(&events).keys().collect::<Vec<_>>(),
+        vec![edited]
+    );
     assert_eq!(third["recordsUpdated"], 1);
 
     let gone = "006000000000000007";
@@ -162,7 +146,7 @@ async fn rate_limits_and_server_errors_are_waited_out_and_the_sync_completes() {
     let (task, events) = sync(&mut s).await;
 
     assert_eq!(task["status"], "completed", "{task}");
-    assert_eq!(published(&events).len(), 60);
+    assert_eq!(published_ids(&events).len(), 60);
     let requests = s.salesforce.requests();
     let queries: Vec<_> = requests.iter().filter(|(_, p)| p == "queryAll").collect();
     assert!(
@@ -186,7 +170,7 @@ async fn an_expired_session_is_refreshed_once_and_the_sync_goes_on() {
     let (task, events) = sync(&mut s).await;
 
     assert_eq!(task["status"], "completed", "{task}");
-    assert_eq!(published(&events).len(), 30);
+    assert_eq!(published_ids(&events).len(), 30);
     assert_eq!(s.platform.refresh_calls(), 1);
     s.app.cleanup().await;
 }

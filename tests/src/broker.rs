@@ -215,3 +215,25 @@ impl EventObserver {
         events
     }
 }
+
+/// External ids carried by data events (`integration.data.raw` and
+/// `integration.data.raw.batch`), with how often each appeared.
+pub fn published_ids(events: &[(String, Value)]) -> std::collections::HashMap<String, usize> {
+    let mut ids = std::collections::HashMap::new();
+    for (kind, event) in events {
+        let records: Vec<&Value> = match kind.as_str() {
+            "integration.data.raw" => vec![&event["data"]],
+            "integration.data.raw.batch" => event["data"]["records"]
+                .as_array()
+                .map(|r| r.iter().collect())
+                .unwrap_or_default(),
+            _ => vec![],
+        };
+        for record in records {
+            if let Some(id) = record["externalId"].as_str() {
+                *ids.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    ids
+}
