@@ -22,8 +22,6 @@ const EVENT_SOURCE: &str = "aws:rmq";
 #[serde(rename_all = "camelCase")]
 struct MqEvent {
     #[serde(default)]
-    event_source: Option<String>,
-    #[serde(default)]
     rmq_messages_by_queue: BTreeMap<String, Vec<MqMessage>>,
 }
 
@@ -62,7 +60,6 @@ pub async fn handle_batch(
     }
     let batch: MqEvent =
         serde_json::from_value(event).map_err(|e| FunctionError::UnknownEvent(e.to_string()))?;
-    debug_assert_eq!(batch.event_source.as_deref(), Some(EVENT_SOURCE));
     let mut report = BatchReport::default();
     for (queue, messages) in batch.rmq_messages_by_queue {
         for message in messages {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use integration_tests::{
-    EventObserver, broker::next_on_queue, fakes::platform::FakePlatform, sandbox_integration,
-    spawn::test_settings,
+    EventObserver, broker::envelope, broker::next_on_queue, fakes::platform::FakePlatform,
+    sandbox_integration, spawn::test_settings,
 };
 use serde_json::{Value, json};
 use support::{Outcome, RunningFunction, RuntimeApi};
@@ -60,13 +60,6 @@ fn deployment(integrations: &[Integration], extra: &[(&'static str, String)]) ->
         data_dir,
         _files: files,
     }
-}
-
-fn envelope(event_type: &str, tenant: Uuid, data: Value) -> Value {
-    json!({
-        "id": Uuid::new_v4(), "type": event_type, "version": "1.0", "timestamp": "2026-11-27T00:00:00.000Z",
-        "tenantId": tenant, "source": {"service": "shard-manager", "instance": "sm-1"}, "data": data, "metadata": {}
-    })
 }
 
 /// One message as Amazon MQ delivers it: nulls included, body base64.

@@ -24,74 +24,29 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync {
     fn partition(&self) -> TenantId;
 }
 
-impl Document for SyncTask {
-    const COLLECTION: Collection = Collection::SyncTasks;
-    fn document_id(&self) -> String {
-        self.task_id.to_string()
-    }
-    fn partition(&self) -> TenantId {
-        self.tenant_id
-    }
+/// `Document` for types stored under their own id field, partitioned by `tenant_id`.
+macro_rules! documents {
+    ($($type:ty => $collection:expr, $id:ident;)*) => {$(
+        impl Document for $type {
+            const COLLECTION: Collection = $collection;
+            fn document_id(&self) -> String {
+                self.$id.to_string()
+            }
+            fn partition(&self) -> TenantId {
+                self.tenant_id
+            }
+        }
+    )*};
 }
 
-impl Document for SyncExecution {
-    const COLLECTION: Collection = Collection::Executions;
-    fn document_id(&self) -> String {
-        self.execution_id.to_string()
-    }
-    fn partition(&self) -> TenantId {
-        self.tenant_id
-    }
-}
-
-impl Document for SyncConflict {
-    const COLLECTION: Collection = Collection::Conflicts;
-    fn document_id(&self) -> String {
-        self.conflict_id.to_string()
-    }
-    fn partition(&self) -> TenantId {
-        self.tenant_id
-    }
-}
-
-impl Document for Webhook {
-    const COLLECTION: Collection = Collection::Webhooks;
-    fn document_id(&self) -> String {
-        self.webhook_id.to_string()
-    }
-    fn partition(&self) -> TenantId {
-        self.tenant_id
-    }
-}
-
-impl Document for crate::domain::webhook::WebhookDelivery {
-    const COLLECTION: Collection = Collection::Deliveries;
-    fn document_id(&self) -> String {
-        self.delivery_id.to_string()
-    }
-    fn partition(&self) -> TenantId {
-        self.tenant_id
-    }
-}
-
-impl Document for RecordState {
-    const COLLECTION: Collection = Collection::SyncState;
-    fn document_id(&self) -> String {
-        self.id.clone()
-    }
-    fn partition(&self) -> TenantId {
-        self.tenant_id
-    }
-}
-
-impl Document for EntityCursor {
-    const COLLECTION: Collection = Collection::SyncState;
-    fn document_id(&self) -> String {
-        self.id.clone()
-    }
-    fn partition(&self) -> TenantId {
-        self.tenant_id
-    }
+documents! {
+    SyncTask => Collection::SyncTasks, task_id;
+    SyncExecution => Collection::Executions, execution_id;
+    SyncConflict => Collection::Conflicts, conflict_id;
+    Webhook => Collection::Webhooks, webhook_id;
+    crate::domain::webhook::WebhookDelivery => Collection::Deliveries, delivery_id;
+    RecordState => Collection::SyncState, id;
+    EntityCursor => Collection::SyncState, id;
 }
 
 /// One page of typed documents.
@@ -142,12 +97,7 @@ impl Repository {
         let Some(stored) = self.store.read(T::COLLECTION, tenant, id).await? else {
             return Ok(None);
         };
-        let doc = serde_json::from_value(stored.body).map_err(|e| {
-            StoreError::Unexpected(anyhow::Error::new(e).context(format!(
-                "stored {} document {id} does not parse",
-                T::COLLECTION.key()
-            )))
-        })?;
+        let doc = parse_document(stored.body)?;
         Ok(Some(Versioned {
             doc,
             etag: stored.etag,
@@ -169,14 +119,7 @@ impl Repository {
         let items = page
             .documents
             .into_iter()
-            .map(|d| {
-                serde_json::from_value(d.body).map_err(|e| {
-                    StoreError::Unexpected(anyhow::Error::new(e).context(format!(
-                        "a stored {} document does not parse",
-                        T::COLLECTION.key()
-                    )))
-                })
-            })
+            .map(|d| parse_document(d.body))
             .collect::<Result<_, _>>()?;
         Ok(Page {
             items,
@@ -194,14 +137,7 @@ impl Repository {
             .read_many(T::COLLECTION, tenant, ids)
             .await?
             .into_iter()
-            .map(|d| {
-                serde_json::from_value(d.body).map_err(|e| {
-                    StoreError::Unexpected(anyhow::Error::new(e).context(format!(
-                        "a stored {} document does not parse",
-                        T::COLLECTION.key()
-                    )))
-                })
-            })
+            .map(|d| parse_document(d.body))
             .collect()
     }
 
@@ -280,6 +216,17 @@ impl Repository {
         }
         Err(StoreError::PreconditionFailed)
     }
+}
+
+/// A stored body as its domain type; a body that does not parse is a bug or a
+/// foreign write, reported with its collection.
+fn parse_document<T: Document>(body: Value) -> Result<T, StoreError> {
+    serde_json::from_value(body).map_err(|e| {
+        StoreError::Unexpected(anyhow::Error::new(e).context(format!(
+            "a stored {} document does not parse",
+            T::COLLECTION.key()
+        )))
+    })
 }
 
 /// The stored body is the domain JSON plus the `id` and `tenantId` a document

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use integration_tests::{
     SpawnOptions, TestApp,
+    broker::of_type,
     fakes::{platform::FakePlatform, salesforce::FakeSalesforce},
     spawn_app,
 };
@@ -92,14 +93,6 @@ fn shard_update(s: &Setup, changes: Value, correlation: Option<&str>) -> ShardUp
         }),
         correlation_id: correlation.map(str::to_owned),
     }
-}
-
-fn of_type<'e>(events: &'e [(String, Value)], kind: &str) -> Vec<&'e Value> {
-    events
-        .iter()
-        .filter(|(k, _)| k == kind)
-        .map(|(_, e)| e)
-        .collect()
 }
 
 #[tokio::test]

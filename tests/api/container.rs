@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use integration_tests::{
     SpawnOptions, TestApp,
+    broker::envelope,
     broker::{next_on_queue, publish_raw},
     fakes::platform::FakePlatform,
     sandbox_integration, spawn_app,
@@ -14,15 +15,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn envelope(event_type: &str, tenant: Uuid, data: Value) -> Value {
-    json!({
-        "id": Uuid::new_v4(), "type": event_type, "version": "1.0",
-        "timestamp": "2026-11-27T00:00:00.000Z", "tenantId": tenant,
-        "source": {"service": "integration-manager", "instance": "im-1"},
-        "data": data, "metadata": {"correlationId": "corr-1"}
-    })
-}
 
 async fn send(app: &TestApp, event: &Value) {
     let key = event["type"].as_str().unwrap();

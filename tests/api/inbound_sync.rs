@@ -2,18 +2,10 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use integration_tests::{SpawnOptions, sandbox_integration, spawn_app};
+use integration_tests::{SpawnOptions, broker::of_type, sandbox_integration, spawn_app};
 use serde_json::Value;
 
 const EVENTS_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn of_type<'e>(events: &'e [(String, Value)], event_type: &str) -> Vec<&'e Value> {
-    events
-        .iter()
-        .filter(|(k, _)| k == event_type)
-        .map(|(_, v)| v)
-        .collect()
-}
 
 #[tokio::test]
 async fn a_sync_at_the_threshold_publishes_one_raw_event_per_record() {

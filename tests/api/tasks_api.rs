@@ -186,7 +186,7 @@ async fn a_running_task_cancelled_stops_at_its_next_page_and_records_cancelled()
 }
 
 #[tokio::test]
-async fn a_pending_task_cancelled_never_runs() {
+async fn a_pending_task_is_cancelled_at_once_saying_by_whom() {
     use sync_core::domain::{Direction, SyncTask};
     let fixture = sandbox_integration(&["contact"], 5);
     let app = spawn_app(SpawnOptions {

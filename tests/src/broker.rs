@@ -237,3 +237,22 @@ pub fn published_ids(events: &[(String, Value)]) -> std::collections::HashMap<St
     }
     ids
 }
+
+/// The events of one type, in order.
+pub fn of_type<'e>(events: &'e [(String, Value)], event_type: &str) -> Vec<&'e Value> {
+    events
+        .iter()
+        .filter(|(k, _)| k == event_type)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// An envelope as another platform service would publish it.
+pub fn envelope(event_type: &str, tenant: uuid::Uuid, data: Value) -> Value {
+    serde_json::json!({
+        "id": uuid::Uuid::new_v4(), "type": event_type, "version": "1.0",
+        "timestamp": "2026-11-27T00:00:00.000Z", "tenantId": tenant,
+        "source": {"service": "integration-manager", "instance": "im-1"},
+        "data": data, "metadata": {"correlationId": "corr-1"}
+    })
+}

@@ -72,6 +72,22 @@ pub struct EventEnvelope<D> {
     pub metadata: EventMetadata,
 }
 
+/// The same JSON as [`EventEnvelope`], from borrowed parts.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeRef<'a, D> {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    version: &'a str,
+    #[serde(with = "iso_millis")]
+    timestamp: DateTime<Utc>,
+    tenant_id: TenantId,
+    source: &'a EventSource,
+    data: D,
+    metadata: &'a EventMetadata,
+}
+
 /// A serialised event ready for the bus.
 #[derive(Debug, Clone)]
 pub struct OutboundEvent {
@@ -105,15 +121,17 @@ impl EventFactory {
         data: D,
         metadata: &EventMetadata,
     ) -> OutboundEvent {
-        let envelope = EventEnvelope {
+        // Borrowed, not an owned EventEnvelope: this runs once per published
+        // event, and the envelope's strings need not be copied to be written.
+        let envelope = EnvelopeRef {
             id: Uuid::new_v4(),
-            event_type: event_type.to_owned(),
-            version: ENVELOPE_VERSION.to_owned(),
+            event_type,
+            version: ENVELOPE_VERSION,
             timestamp: Utc::now(),
             tenant_id,
-            source: self.source.clone(),
+            source: &self.source,
             data,
-            metadata: metadata.clone(),
+            metadata,
         };
         // Serialising our own structs with string keys cannot fail.
         let body = serde_json::to_vec(&envelope).expect("event envelopes always serialise");

@@ -30,6 +30,18 @@ pub enum TriggerError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl From<super::outbound::OutboundError> for RunError {
+    fn from(e: super::outbound::OutboundError) -> Self {
+        use super::outbound::OutboundError;
+        match e {
+            OutboundError::Store(e) => RunError::Store(e),
+            OutboundError::Publish(e) => RunError::Publish(e),
+            OutboundError::Provider(e) => RunError::Provider(e),
+            other => RunError::Provider(ProviderError::Unexpected(anyhow::anyhow!(other))),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GetTaskError {
     #[error("task not found")]

@@ -26,8 +26,6 @@ pub struct RecordPage {
     pub records: Vec<ExternalRecord>,
     /// `None` when this was the last page.
     pub next_cursor: Option<String>,
-    /// The provider's estimate of the total, when it gives one.
-    pub total_hint: Option<u64>,
 }
 
 /// A change to write back to the external system.

@@ -96,10 +96,6 @@ impl EventDispatcher {
         }
     }
 
-    pub fn bus(&self) -> &Arc<dyn EventBus> {
-        &self.bus
-    }
-
     /// Handles one message body of one of the `accepted` event types.
     #[tracing::instrument(skip_all, fields(routing_key))]
     pub async fn handle(&self, body: &[u8], accepted: &[&str]) -> Result<Handled, HandleError> {

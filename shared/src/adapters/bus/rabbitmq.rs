@@ -61,10 +61,6 @@ impl RabbitMqBus {
         })
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.connection
-    }
-
     /// A channel of its own, for a consumer.
     pub async fn consumer_channel(&self) -> Result<Channel, PublishError> {
         self.connection

@@ -165,7 +165,6 @@ impl Provider for IntegrationManagerProxy {
         Ok(RecordPage {
             records,
             next_cursor,
-            total_hint: None,
         })
     }
 

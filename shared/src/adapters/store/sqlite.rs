@@ -100,6 +100,22 @@ fn unexpected(e: rusqlite::Error) -> StoreError {
     StoreError::Unexpected(anyhow::Error::new(e).context("sqlite"))
 }
 
+/// The document's ETag now, inside the caller's transaction.
+fn current_etag(
+    tx: &rusqlite::Transaction,
+    collection: Collection,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    tx.query_row(
+        "SELECT etag FROM docs WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+        params![collection.key(), tenant.to_string(), id],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(unexpected)
+}
+
 fn new_etag() -> String {
     Uuid::new_v4().simple().to_string()
 }
@@ -177,15 +193,7 @@ impl DocumentStore for SqliteStore {
         self.with_conn(move |conn| {
             let etag = new_etag();
             let tx = conn.transaction().map_err(unexpected)?;
-            let current: Option<String> = tx
-                .query_row(
-                    "SELECT etag FROM docs
-                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
-                    params![collection.key(), tenant.to_string(), id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unexpected)?;
+            let current = current_etag(&tx, collection, tenant, &id)?;
             match current {
                 None => return Err(StoreError::NotFound),
                 Some(current) if current != expected => {
@@ -320,15 +328,7 @@ impl DocumentStore for SqliteStore {
         let (id, expected) = (id.to_owned(), if_match.map(|e| e.0.clone()));
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(unexpected)?;
-            let current: Option<String> = tx
-                .query_row(
-                    "SELECT etag FROM docs
-                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
-                    params![collection.key(), tenant.to_string(), id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unexpected)?;
+            let current = current_etag(&tx, collection, tenant, &id)?;
             match (current, expected) {
                 (None, _) => return Err(StoreError::NotFound),
                 (Some(current), Some(expected)) if current != expected => {

@@ -320,10 +320,7 @@ impl Walk<'_> {
                     &merge,
                     &metadata,
                 )
-                .await
-                .map_err(|e| {
-                    RunError::Provider(ProviderError::Unexpected(anyhow::anyhow!("{e}")))
-                })?;
+                .await?;
             return Ok(None);
         }
         if merge.to_source.is_empty() {

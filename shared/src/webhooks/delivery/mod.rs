@@ -106,13 +106,29 @@ impl DeliveryWorker {
         Ok(worker)
     }
 
-    /// Hands confirmed events over; never waits.
+    /// Hands confirmed events over; never waits. Runs on the publish path, so
+    /// events a freshly cached tenant has no webhook for are dropped here,
+    /// without copying them to the worker.
     pub fn offer(&self, events: &[OutboundEvent]) {
-        if events.is_empty() {
+        let wanted: Vec<OutboundEvent> = {
+            let cache = self.inner.cache.lock().expect("webhook cache");
+            events
+                .iter()
+                .filter(|event| match cache.get(&event.tenant_id) {
+                    Some((at, hooks)) if at.elapsed() < WEBHOOK_CACHE_TTL => hooks
+                        .iter()
+                        .any(|w| w.events.iter().any(|e| e == event.event_type)),
+                    // Not known (or stale): the worker reads the tenant's webhooks.
+                    _ => true,
+                })
+                .cloned()
+                .collect()
+        };
+        if wanted.is_empty() {
             return;
         }
         self.inner.queued.fetch_add(1, Ordering::SeqCst);
-        if self.inner.queue.send(events.to_vec()).is_err() {
+        if self.inner.queue.send(wanted).is_err() {
             self.inner.queued.fetch_sub(1, Ordering::SeqCst);
         }
     }

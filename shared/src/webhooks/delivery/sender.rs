@@ -120,19 +120,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_resolving_to_loopback_is_refused_unless_allowlisted() {
+        let name = || "localhost".parse::<Name>().unwrap();
+        let guarded = GuardedResolver {
+            allowlist: HostAllowlist::default(),
+        };
+        assert!(
+            guarded.resolve(name()).await.is_err(),
+            "localhost resolves to loopback only"
+        );
+        let allowlisted = GuardedResolver {
+            allowlist: HostAllowlist::new(["localhost".to_owned()]),
+        };
+        assert!(
+            allowlisted.resolve(name()).await.is_ok(),
+            "an allowlisted name resolves"
+        );
+        // A sender whose allowlist names only the IP refuses the name: delivery never starts.
         let refused = Sender::new(
             HostAllowlist::new(["127.0.0.1".to_owned()]),
             Duration::from_secs(2),
             1024,
         )
         .unwrap();
-        // `localhost` passes no registration check either; here the URL check is
-        // bypassed by allowlisting the name only for the URL, not for DNS.
-        let resolver = GuardedResolver {
-            allowlist: HostAllowlist::default(),
-        };
-        let answer = resolver.resolve("localhost".parse::<Name>().unwrap()).await;
-        assert!(answer.is_err(), "localhost resolves to loopback only");
         let outcome = refused
             .post("https://localhost:1/hook", vec![], bytes::Bytes::new())
             .await;

@@ -65,10 +65,6 @@ impl ProviderHttp {
         })
     }
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     pub async fn credentials(
         &self,
         integration: &Integration,

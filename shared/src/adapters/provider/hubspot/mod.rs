@@ -32,8 +32,6 @@ pub struct HubSpotProvider {
 
 #[derive(Deserialize)]
 struct SearchAnswer {
-    #[serde(default)]
-    total: Option<u64>,
     results: Vec<Box<RawValue>>,
     #[serde(default)]
     paging: Option<Paging>,
@@ -191,7 +189,6 @@ impl HubSpotProvider {
         Ok(RecordPage {
             records,
             next_cursor: Some(next_token.encode()),
-            total_hint: answer.total,
         })
     }
 
@@ -257,7 +254,6 @@ impl HubSpotProvider {
         Ok(RecordPage {
             records,
             next_cursor,
-            total_hint: None,
         })
     }
 }

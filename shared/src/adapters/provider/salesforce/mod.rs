@@ -31,8 +31,6 @@ struct QueryResponse {
     done: bool,
     #[serde(default)]
     next_records_url: Option<String>,
-    #[serde(default)]
-    total_size: Option<u64>,
     records: Vec<Box<RawValue>>,
 }
 
@@ -147,7 +145,6 @@ impl Provider for SalesforceProvider {
         Ok(RecordPage {
             records,
             next_cursor,
-            total_hint: page.total_size,
         })
     }
 

@@ -165,7 +165,6 @@ impl Provider for SandboxProvider {
         Ok(RecordPage {
             records,
             next_cursor,
-            total_hint: Some(total),
         })
     }
 

@@ -145,19 +145,11 @@ impl DocumentStore for CosmosStore {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Vec<StoredDocument>, StoreError> {
-        let container = self.container(collection);
-        let reads = ids.iter().cloned().map(|id| async move {
-            match container.read_item(tenant.to_string(), &id, None).await {
-                Ok(response) => {
-                    let etag = etag_of(response.headers())?;
-                    let body: Value = response.into_model().map_err(to_store_error)?;
-                    let (body, _) = without_system_fields(body);
-                    Ok(Some(StoredDocument { id, etag, body }))
-                }
-                Err(e) if e.status().is_not_found() => Ok(None),
-                Err(e) => Err(to_store_error(e)),
-            }
-        });
+        // Collected first: a lazy iterator of borrowing futures trips async_trait's bounds.
+        let reads: Vec<_> = ids
+            .iter()
+            .map(|id| self.read(collection, tenant, id))
+            .collect();
         // Point reads are the cheapest Cosmos DB operation (1 RU each); run a
         // bounded number at once.
         let results: Vec<Result<Option<StoredDocument>, StoreError>> = futures::stream::iter(reads)
