@@ -36,6 +36,11 @@ impl Functions {
         Ok(Functions { app: Arc::new(app) })
     }
 
+    /// Functions over an app built elsewhere (tests, fuzzing).
+    pub fn from_app(app: App) -> Self {
+        Functions { app: Arc::new(app) }
+    }
+
     pub fn app(&self) -> &App {
         &self.app
     }
@@ -67,7 +72,23 @@ impl Functions {
                 .publish(&[message])
                 .await
                 .map_err(|e| FunctionError::Transient(e.to_string()))?;
-            return Ok(serde_json::json!({"published": timer.event_type()}));
+            if timer != Timer::CheckDue || !settings.recovery.enabled {
+                return Ok(serde_json::json!({"published": timer.event_type()}));
+            }
+            // The sync schedule also sweeps for runs whose function died
+            // (timeout, crash) and resumes them here, to their end.
+            let recovered = self
+                .app
+                .engine
+                .recover()
+                .await
+                .map_err(|e| FunctionError::Transient(e.to_string()))?;
+            self.app.engine.runner().idle().await;
+            return Ok(serde_json::json!({
+                "published": timer.event_type(),
+                "resumed": recovered.resumed,
+                "outboxEvents": recovered.outbox_events,
+            }));
         }
         let report = mq::handle_batch(&self.app.dispatcher, event, consumes).await;
         self.app.engine.runner().idle().await;

@@ -112,6 +112,7 @@ impl App {
                 mass_delete_min: settings.sync_limits.mass_delete_min,
                 batch_threshold: settings.mapping.batch_threshold,
                 batch_size: settings.mapping.batch_size,
+                outage_tolerance: Duration::from_millis(settings.recovery.outage_tolerance_ms),
             },
             limiter,
         );
@@ -221,7 +222,7 @@ impl App {
         let mut background = tokio::task::JoinSet::new();
         if let Some(rabbitmq) = &self.rabbitmq {
             let consumer = RabbitMqConsumer::new(
-                rabbitmq.consumer_channel().await?,
+                rabbitmq.clone(),
                 ConsumerSettings {
                     queue: self.settings.rabbitmq.queue.clone(),
                     prefetch: self.settings.mapping.prefetch,
@@ -263,6 +264,15 @@ impl App {
                     stop,
                 )
                 .await;
+                Ok(())
+            });
+        }
+        if self.settings.recovery.enabled {
+            let engine = self.engine.clone();
+            let period = Duration::from_millis(self.settings.recovery.interval_ms);
+            let stop = stop.child_token();
+            background.spawn(async move {
+                engine.run_recovery(period, stop).await;
                 Ok(())
             });
         }
@@ -340,11 +350,11 @@ async fn build_bus(
 > {
     match &settings.rabbitmq.url {
         Some(url) => {
-            let bus = RabbitMqBus::connect(&settings.rabbitmq, url)
+            let outage_tolerance = Duration::from_millis(settings.recovery.outage_tolerance_ms);
+            let bus = RabbitMqBus::connect(&settings.rabbitmq, url, outage_tolerance)
                 .await
                 .map_err(|e| BootstrapError::Bus(e.to_string()))?;
             tracing::info!(exchange = %settings.rabbitmq.exchange, "connected to RabbitMQ");
-            let bus = Arc::new(bus);
             Ok((Arc::new(MeteredBus::new(bus.clone())), None, Some(bus)))
         }
         None => {

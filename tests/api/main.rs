@@ -6,6 +6,7 @@ mod conflicts_api;
 mod container;
 mod cosmos_store;
 mod deploy_files;
+mod faults;
 mod fuzz;
 mod health;
 mod hubspot;

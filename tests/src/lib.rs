@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod cosmos;
 pub mod fakes;
+pub mod faults;
 pub mod fixtures;
 pub mod spawn;
 pub mod tokens;

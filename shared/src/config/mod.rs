@@ -29,6 +29,17 @@ pub struct Settings {
     pub mapping: MappingSettings,
     pub webhooks: WebhookSettings,
     pub providers: ProviderSettings,
+    pub recovery: RecoverySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoverySettings {
+    /// Sweep for runs whose process died and for unpublished outbox events.
+    pub enabled: bool,
+    pub interval_ms: u64,
+    /// A store or broker outage is waited out this long, with backoff, before
+    /// the operation that met it fails.
+    pub outage_tolerance_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -51,6 +51,9 @@ impl Settings {
         if self.sync_limits.lease_ttl_ms < 3_000 {
             return invalid("sync_limits.lease_ttl_ms", "must be at least 3000");
         }
+        if self.recovery.interval_ms < 100 {
+            return invalid("recovery.interval_ms", "must be at least 100");
+        }
         if !(0.0..=1.0).contains(&self.sync_limits.mass_delete_share) {
             return invalid("sync_limits.mass_delete_share", "must be between 0 and 1");
         }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::{RecordCounters, TenantId};
+use super::{RecordCounters, TenantId, task::PendingEvent};
 
 /// Routing keys (= event types) this service publishes and consumes.
 pub mod types {
@@ -33,6 +33,24 @@ pub mod types {
     pub const TOKEN_REFRESH_REQUESTED: &str = "integration.token.refresh-requested";
     pub const DATA_MAPPED: &str = "integration.data.mapped";
     pub const DATA_MAPPING_FAILED: &str = "integration.data.mapping.failed";
+
+    /// Every type this service publishes.
+    pub const PUBLISHED: [&str; 14] = [
+        SYNC_STARTED,
+        SYNC_COMPLETED,
+        SYNC_FAILED,
+        SYNC_CANCELLED,
+        DATA_RAW,
+        DATA_RAW_BATCH,
+        DATA_DELETED,
+        OPPORTUNITY_UPDATED,
+        CONFLICT_DETECTED,
+        DATA_SYNCED,
+        SYNC_CHECK_DUE,
+        TOKEN_CHECK_EXPIRING,
+        TOKEN_REFRESHED,
+        TOKEN_REFRESH_FAILED,
+    ];
 }
 
 pub const ENVELOPE_VERSION: &str = "1.0";
@@ -121,10 +139,23 @@ impl EventFactory {
         data: D,
         metadata: &EventMetadata,
     ) -> OutboundEvent {
+        self.build_with_id(Uuid::new_v4(), event_type, tenant_id, data, metadata)
+    }
+
+    /// An event whose id the caller derived (see [`stable_event_id`]), so the
+    /// same fact published again after a crash carries the same id.
+    pub fn build_with_id<D: Serialize>(
+        &self,
+        id: Uuid,
+        event_type: &'static str,
+        tenant_id: TenantId,
+        data: D,
+        metadata: &EventMetadata,
+    ) -> OutboundEvent {
         // Borrowed, not an owned EventEnvelope: this runs once per published
         // event, and the envelope's strings need not be copied to be written.
         let envelope = EnvelopeRef {
-            id: Uuid::new_v4(),
+            id,
             event_type,
             version: ENVELOPE_VERSION,
             timestamp: Utc::now(),
@@ -142,6 +173,55 @@ impl EventFactory {
             correlation_id: metadata.correlation_id.clone(),
             body: body.into(),
         }
+    }
+}
+
+/// Namespace of the ids derived by [`stable_event_id`].
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_0c2e_93b4_4d7a_8e55_1c0f_d2b3_a917);
+
+/// An event id derived from what the event states: the same record version
+/// published twice by one task (a run resumed after a crash) gets the same id,
+/// so consumers that deduplicate on ids see a redelivery, not a new fact.
+pub fn stable_event_id(event_type: &str, parts: &[&[u8]]) -> Uuid {
+    let mut name = Vec::with_capacity(64);
+    name.extend_from_slice(event_type.as_bytes());
+    for part in parts {
+        name.push(0);
+        name.extend_from_slice(part);
+    }
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, &name)
+}
+
+impl OutboundEvent {
+    /// The event as an outbox entry.
+    pub fn to_pending(&self) -> PendingEvent {
+        PendingEvent {
+            id: self.id,
+            event_type: self.event_type.to_owned(),
+            // Our own serialised envelope always parses back.
+            envelope: serde_json::from_slice(&self.body).expect("our envelopes are JSON"),
+        }
+    }
+
+    /// An outbox entry back as the same event (same id and body); `None` for
+    /// an event type this service does not publish (a foreign write).
+    pub fn from_pending(pending: &PendingEvent) -> Option<OutboundEvent> {
+        let event_type = types::PUBLISHED
+            .iter()
+            .find(|t| **t == pending.event_type)?;
+        let tenant_id = pending.envelope.get("tenantId")?.as_str()?.parse().ok()?;
+        let correlation_id = pending
+            .envelope
+            .pointer("/metadata/correlationId")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        Some(OutboundEvent {
+            id: pending.id,
+            event_type,
+            tenant_id,
+            correlation_id,
+            body: serde_json::to_vec(&pending.envelope).ok()?.into(),
+        })
     }
 }
 
@@ -407,5 +487,67 @@ impl ShardUpdated {
             shard,
             correlation_id: envelope.metadata.correlation_id.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod outbox_tests {
+    use super::*;
+
+    #[test]
+    fn an_event_survives_the_outbox_unchanged() {
+        let factory = EventFactory::new("instance-1");
+        let metadata = EventMetadata {
+            correlation_id: Some("corr-9".into()),
+            ..Default::default()
+        };
+        let tenant = Uuid::new_v4();
+        let event = factory.build(
+            types::SYNC_COMPLETED,
+            tenant,
+            serde_json::json!({"taskId": "t-1"}),
+            &metadata,
+        );
+        let back = OutboundEvent::from_pending(&event.to_pending()).expect("a published type");
+        assert_eq!(back.id, event.id);
+        assert_eq!(back.event_type, types::SYNC_COMPLETED);
+        assert_eq!(back.tenant_id, tenant);
+        assert_eq!(back.correlation_id.as_deref(), Some("corr-9"));
+        let (a, b): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_slice(&back.body).unwrap(),
+            serde_json::from_slice(&event.body).unwrap(),
+        );
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn an_outbox_entry_of_a_foreign_type_is_not_published() {
+        let pending = PendingEvent {
+            id: Uuid::new_v4(),
+            event_type: "someone.else".into(),
+            envelope: serde_json::json!({"tenantId": Uuid::new_v4()}),
+        };
+        assert!(OutboundEvent::from_pending(&pending).is_none());
+    }
+
+    #[test]
+    fn stable_ids_depend_on_every_part_and_its_boundaries() {
+        let id = stable_event_id(types::DATA_RAW, &[b"int-1-rec-1-task", b"2026"]);
+        assert_eq!(
+            id,
+            stable_event_id(types::DATA_RAW, &[b"int-1-rec-1-task", b"2026"])
+        );
+        assert_ne!(
+            id,
+            stable_event_id(types::DATA_RAW, &[b"int-1-rec-1-task", b"2027"])
+        );
+        assert_ne!(
+            id,
+            stable_event_id(types::DATA_RAW_BATCH, &[b"int-1-rec-1-task", b"2026"])
+        );
+        assert_ne!(
+            stable_event_id(types::DATA_RAW, &[b"ab", b"c"]),
+            stable_event_id(types::DATA_RAW, &[b"a", b"bc"])
+        );
     }
 }

@@ -119,6 +119,22 @@ pub struct SyncTask {
     /// Someone asked to cancel the running task; it stops at its next page.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
+    /// How many runs took this task up: more than one when a run died (its
+    /// process crashed or lost its lease) and another resumed it from the cursor.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The run that holds the task now, so a crashed run can be told apart
+    /// from a live one (its slot lease lapsed or passed to someone else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub run_lease: Option<RunLease>,
+    /// Transactional outbox: events the last change of this document implies,
+    /// written in the same write as the change and removed once the broker has
+    /// confirmed them. Whatever is left here after a crash is published on
+    /// recovery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(ignore)]
+    pub outbox: Vec<PendingEvent>,
     #[serde(with = "crate::domain::time")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::domain::time")]
@@ -150,11 +166,41 @@ impl SyncTask {
             execution_id: None,
             triggered_by,
             cancel_requested: false,
+            attempts: 0,
+            run_lease: None,
+            outbox: Vec::new(),
             cursors: Default::default(),
             more_remaining: false,
             created_at: now,
             updated_at: now,
         }
+    }
+}
+
+/// The concurrency slot a run holds (see `engine::limits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunLease {
+    pub slot_id: String,
+    pub holder: Uuid,
+}
+
+/// An event recorded in a document's outbox, exactly as it will be published
+/// (same id, so a republish after a crash is a redelivery, not a new event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    pub envelope: serde_json::Value,
+}
+
+impl SyncTask {
+    /// The task as the API shows it: no storage bookkeeping.
+    pub fn for_api(mut self) -> Self {
+        self.run_lease = None;
+        self.outbox = Vec::new();
+        self
     }
 }
 

@@ -61,6 +61,8 @@ pub enum RunError {
     AlreadyStarted,
     #[error("cancelled on request")]
     Cancelled,
+    #[error("the run died and the task cannot be resumed: {0}")]
+    NotResumable(String),
     #[error(
         "mass-delete breaker: this run would delete {deletions} of {known} known `{entity_type}` records; \
          it stopped before deleting them. Check the integration, then re-run"

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    domain::TenantId,
+    domain::{TenantId, task::RunLease},
     ports::store::{Collection, StoreError},
     repository::{Document, Repository, Versioned},
 };
@@ -60,6 +60,16 @@ pub struct SlotLease {
     pub tenant_id: TenantId,
     pub slot_id: String,
     pub holder: Uuid,
+}
+
+impl SlotLease {
+    /// How a task records the run holding it.
+    pub fn run_lease(&self) -> RunLease {
+        RunLease {
+            slot_id: self.slot_id.clone(),
+            holder: self.holder,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,7 +147,9 @@ impl SyncLimiter {
         Ok(lease)
     }
 
-    async fn claim_slot(
+    /// Claims a concurrency slot only (a resumed run: its interval was
+    /// claimed when it was first triggered).
+    pub async fn claim_slot(
         &self,
         tenant: TenantId,
         holder: Uuid,
@@ -218,6 +230,21 @@ impl SyncLimiter {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Whether `lease` is still held: its slot names the same holder and has
+    /// not expired. A run whose lease is not held is dead or cut off.
+    pub async fn holds(
+        &self,
+        tenant: TenantId,
+        lease: &RunLease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .repo
+            .get::<SlotDocument>(tenant, &lease.slot_id)
+            .await?
+            .is_some_and(|slot| slot.doc.holder == Some(lease.holder) && slot.doc.expires_at > now))
     }
 
     /// Extends the lease; `false` when it was lost (expired and claimed by

@@ -5,9 +5,12 @@ mod cancel;
 mod errors;
 mod inbound;
 pub mod limits;
+mod outage;
 pub mod outbound;
+mod outbox;
 mod publisher;
 pub mod queries;
+mod recovery;
 pub mod resolve;
 mod runner;
 
@@ -27,7 +30,9 @@ use crate::{
 
 pub use cancel::CancelError;
 pub use errors::{GetTaskError, RunError, TriggerError};
+use inbound::Claim;
 use limits::{LimitError, SyncLimiter};
+pub use recovery::RecoveryReport;
 pub use runner::TaskRunner;
 
 /// Tunables of a run, from `sync_limits` and `mapping`.
@@ -48,6 +53,8 @@ pub struct EngineSettings {
     pub batch_threshold: usize,
     /// Above the threshold: `integration.data.raw.batch` of this many records.
     pub batch_size: usize,
+    /// A store outage met while recording a run's end is waited out this long.
+    pub outage_tolerance: std::time::Duration,
 }
 
 /// What a caller asks for.
@@ -148,8 +155,15 @@ impl SyncEngine {
             Err(LimitError::Rejected(why)) => return Err(why.into()),
             Err(LimitError::Store(e)) => return Err(e.into()),
         };
-        if let Err(e) = self.repo.create(&task).await {
+        // The marker first: a task is never stored without one, so recovery
+        // finds every task whose process dies from here on.
+        let stored = match self.mark_active(&task).await {
+            Ok(()) => self.repo.create(&task).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
             self.limiter.release(&lease).await;
+            self.settle(tenant, task.task_id).await;
             return Err(e.into());
         }
         tracing::info!(task_id = %task.task_id, "sync task created");
@@ -161,7 +175,7 @@ impl SyncEngine {
         self.runner.spawn(
             async move {
                 engine
-                    .execute(run_task, integration, entities, lease, cancel)
+                    .execute(run_task, integration, entities, lease, cancel, Claim::Fresh)
                     .await
             }
             .instrument(span),

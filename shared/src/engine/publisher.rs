@@ -13,7 +13,7 @@ use crate::domain::{
     ExternalRecord, SyncExecution, SyncTask,
     events::{
         BatchRecord, DataDeleted, DataRaw, DataRawBatch, EventFactory, EventMetadata,
-        OpportunityUpdated, OutboundEvent, RecordMetadata, idempotency_key, types,
+        OpportunityUpdated, OutboundEvent, RecordMetadata, idempotency_key, stable_event_id, types,
     },
     record::{ChangedRecord, is_opportunity},
 };
@@ -99,6 +99,8 @@ impl<'a> RecordPublisher<'a> {
     /// `integration.data.deleted` for a record the provider deleted.
     pub fn deletion_event(&self, record: &ExternalRecord) -> OutboundEvent {
         let task = self.ctx.task;
+        let key = idempotency_key(&task.integration_id, &record.external_id, task.task_id);
+        let id = record_event_id(types::DATA_DELETED, &key, record);
         let data = DataDeleted {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
@@ -106,15 +108,12 @@ impl<'a> RecordPublisher<'a> {
             external_id: &record.external_id,
             deleted_at: crate::domain::time::format(&record.modified_at),
             sync_task_id: task.task_id,
-            idempotency_key: idempotency_key(
-                &task.integration_id,
-                &record.external_id,
-                task.task_id,
-            ),
+            idempotency_key: key,
             correlation_id: self.correlation_id(),
             metadata: self.record_metadata(record, None),
         };
-        self.ctx.events.build(
+        self.ctx.events.build_with_id(
+            id,
             types::DATA_DELETED,
             task.tenant_id,
             data,
@@ -161,6 +160,8 @@ impl<'a> RecordPublisher<'a> {
     fn per_record_events(&self, changed: ChangedRecord, out: &mut Outgoing) {
         let task = self.ctx.task;
         let record = &changed.record;
+        let key = idempotency_key(&task.integration_id, &record.external_id, task.task_id);
+        let id = record_event_id(types::DATA_RAW, &key, record);
         let data = DataRaw {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
@@ -168,16 +169,13 @@ impl<'a> RecordPublisher<'a> {
             raw_data: &record.raw,
             external_id: &record.external_id,
             sync_task_id: task.task_id,
-            idempotency_key: idempotency_key(
-                &task.integration_id,
-                &record.external_id,
-                task.task_id,
-            ),
+            idempotency_key: key,
             correlation_id: self.correlation_id(),
             metadata: self.record_metadata(record, Some(changed.kind.as_str())),
             changes: changed.changes.as_deref(),
         };
-        out.events.push(self.ctx.events.build(
+        out.events.push(self.ctx.events.build_with_id(
+            id,
             types::DATA_RAW,
             task.tenant_id,
             data,
@@ -192,24 +190,30 @@ impl<'a> RecordPublisher<'a> {
             return;
         };
         let task = self.ctx.task;
+        // The batch's id follows from the record versions it carries.
+        let mut versions = Vec::with_capacity(records.len() * 48);
+        let batch: Vec<BatchRecord> = records
+            .iter()
+            .map(|c| {
+                let key =
+                    idempotency_key(&task.integration_id, &c.record.external_id, task.task_id);
+                versions.extend_from_slice(key.as_bytes());
+                versions.extend_from_slice(&c.record.modified_at.timestamp_micros().to_le_bytes());
+                BatchRecord {
+                    raw_data: &c.record.raw,
+                    external_id: &c.record.external_id,
+                    idempotency_key: key,
+                    change: c.kind.as_str(),
+                    changes: c.changes.as_deref(),
+                }
+            })
+            .collect();
+        let id = stable_event_id(types::DATA_RAW_BATCH, &[&versions]);
         let data = DataRawBatch {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
             entity_type: &first.record.entity_type,
-            records: records
-                .iter()
-                .map(|c| BatchRecord {
-                    raw_data: &c.record.raw,
-                    external_id: &c.record.external_id,
-                    idempotency_key: idempotency_key(
-                        &task.integration_id,
-                        &c.record.external_id,
-                        task.task_id,
-                    ),
-                    change: c.kind.as_str(),
-                    changes: c.changes.as_deref(),
-                })
-                .collect(),
+            records: batch,
             batch_size: records.len(),
             sync_task_id: task.task_id,
             correlation_id: self.correlation_id(),
@@ -218,7 +222,8 @@ impl<'a> RecordPublisher<'a> {
                 ..self.record_metadata(&first.record, None)
             },
         };
-        out.events.push(self.ctx.events.build(
+        out.events.push(self.ctx.events.build_with_id(
+            id,
             types::DATA_RAW_BATCH,
             task.tenant_id,
             data,
@@ -235,6 +240,8 @@ impl<'a> RecordPublisher<'a> {
             return;
         }
         let task = self.ctx.task;
+        let key = idempotency_key(&task.integration_id, &record.external_id, task.task_id);
+        let id = record_event_id(types::OPPORTUNITY_UPDATED, &key, record);
         let data = OpportunityUpdated {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
@@ -244,7 +251,8 @@ impl<'a> RecordPublisher<'a> {
             correlation_id: self.correlation_id(),
             metadata: self.record_metadata(record, None),
         };
-        out.events.push(self.ctx.events.build(
+        out.events.push(self.ctx.events.build_with_id(
+            id,
             types::OPPORTUNITY_UPDATED,
             task.tenant_id,
             data,
@@ -255,6 +263,18 @@ impl<'a> RecordPublisher<'a> {
     fn correlation_id(&self) -> String {
         self.ctx.execution.correlation_id.to_string()
     }
+}
+
+/// One record version's event id: the same version published again by the
+/// same task (a resumed run) is the same event.
+fn record_event_id(event_type: &str, key: &str, record: &ExternalRecord) -> uuid::Uuid {
+    stable_event_id(
+        event_type,
+        &[
+            key.as_bytes(),
+            &record.modified_at.timestamp_micros().to_le_bytes(),
+        ],
+    )
 }
 
 #[cfg(test)]

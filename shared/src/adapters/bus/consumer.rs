@@ -3,8 +3,10 @@
 //! failures retried with backoff, and messages that cannot be processed (or
 //! still fail after the last attempt) dead-lettered with the reason, then
 //! acknowledged. On shutdown it stops taking messages and drains those in flight.
+//! A lost connection or channel is survived: it consumes again once the bus
+//! has reconnected.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use lapin::{
@@ -17,7 +19,12 @@ use lapin::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use super::RabbitMqBus;
 use crate::triggers::{EventDispatcher, HandleError, Handled, consumes};
+
+/// Pauses between consuming sessions after a loss (doubling up to the max).
+const RECONNECT_MIN: Duration = Duration::from_millis(200);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -28,37 +35,91 @@ pub struct ConsumerSettings {
 }
 
 pub struct RabbitMqConsumer {
-    channel: Channel,
+    bus: Arc<RabbitMqBus>,
     settings: ConsumerSettings,
     dispatcher: EventDispatcher,
 }
 
+/// Why one consuming session ended.
+enum SessionEnd {
+    Shutdown,
+    Lost(String),
+}
+
 impl RabbitMqConsumer {
-    pub fn new(channel: Channel, settings: ConsumerSettings, dispatcher: EventDispatcher) -> Self {
+    pub fn new(
+        bus: Arc<RabbitMqBus>,
+        settings: ConsumerSettings,
+        dispatcher: EventDispatcher,
+    ) -> Self {
         RabbitMqConsumer {
-            channel,
+            bus,
             settings,
             dispatcher,
         }
     }
 
-    /// Consumes until `shutdown`, then drains what is in flight.
+    /// Consumes until `shutdown`, then drains what is in flight. A lost
+    /// channel or connection starts a new session on a new channel (the bus
+    /// reconnects with backoff); messages whose acknowledgement was lost with
+    /// the old channel are redelivered by the broker and recognised as
+    /// duplicates by their event id.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.channel
+        let in_flight = TaskTracker::new();
+        let mut pause = RECONNECT_MIN;
+        loop {
+            let session = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                channel = self.bus.consumer_channel() => match channel {
+                    Ok(channel) => self.session(channel, &shutdown, &in_flight).await,
+                    Err(e) => SessionEnd::Lost(e.to_string()),
+                },
+            };
+            match session {
+                SessionEnd::Shutdown => break,
+                SessionEnd::Lost(why) => {
+                    tracing::warn!(reason = %why, ?pause, "the consumer lost RabbitMQ; consuming again after a pause");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(RECONNECT_MAX);
+                }
+            }
+        }
+        in_flight.close();
+        in_flight.wait().await;
+        tracing::info!("consumer drained");
+        Ok(())
+    }
+
+    /// Consumes on one channel until shutdown or until the channel is lost.
+    async fn session(
+        &self,
+        channel: Channel,
+        shutdown: &CancellationToken,
+        in_flight: &TaskTracker,
+    ) -> SessionEnd {
+        if let Err(e) = channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
-            .await?;
+            .await
+        {
+            return SessionEnd::Lost(e.to_string());
+        }
         let tag = format!("integration-sync-{}", uuid::Uuid::new_v4().simple());
-        let mut deliveries = self
-            .channel
+        let mut deliveries = match channel
             .basic_consume(
                 self.settings.queue.as_str().into(),
                 tag.as_str().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
-            .await?;
+            .await
+        {
+            Ok(deliveries) => deliveries,
+            Err(e) => return SessionEnd::Lost(e.to_string()),
+        };
         tracing::info!(queue = %self.settings.queue, prefetch = self.settings.prefetch, "consuming");
-        let in_flight = TaskTracker::new();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -67,19 +128,15 @@ impl RabbitMqConsumer {
                         let (dispatcher, settings) = (self.dispatcher.clone(), self.settings.clone());
                         in_flight.spawn(async move { handle_delivery(&dispatcher, &settings, delivery).await });
                     }
-                    Some(Err(e)) => return Err(anyhow::anyhow!("the consumer stopped: {e}")),
-                    None => return Err(anyhow::anyhow!("the broker cancelled the consumer")),
+                    Some(Err(e)) => return SessionEnd::Lost(e.to_string()),
+                    None => return SessionEnd::Lost("the broker cancelled the consumer".into()),
                 },
             }
         }
-        let _ = self
-            .channel
+        let _ = channel
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
             .await;
-        in_flight.close();
-        in_flight.wait().await;
-        tracing::info!("consumer drained");
-        Ok(())
+        SessionEnd::Shutdown
     }
 }
 

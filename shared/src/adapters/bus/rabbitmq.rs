@@ -4,9 +4,17 @@
 //! service's durable queue bound to the configured routing keys, and a dead-letter
 //! exchange and queue that receive what the service rejects. Publishing is
 //! persistent with publisher confirms, pipelined: a batch is written to the
-//! channel in one go and its confirms are awaited together.
+//! channel in one go and its confirms are awaited together. Connections that
+//! drop are replaced (see [`RabbitMqBus`]).
+
+use std::{
+    future::Future,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use futures::future::join_all;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
@@ -16,6 +24,7 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
+use tokio::sync::{Mutex, RwLock};
 
 use crate::{
     config::RabbitMqSettings,
@@ -25,10 +34,32 @@ use crate::{
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
+/// How often the supervisor looks at the connection while nobody publishes.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
 
-pub struct RabbitMqBus {
+/// One connection and its publishing channel (confirms on).
+struct Link {
     connection: Connection,
     channel: Channel,
+}
+
+impl Link {
+    fn is_up(&self) -> bool {
+        self.connection.status().connected() && self.channel.status().connected()
+    }
+}
+
+/// Publishes to RabbitMQ and survives its outages: a lost connection or
+/// channel is replaced (topology declared again) when the next operation needs
+/// it, or by the supervisor within a second when nobody does, so `/ready`
+/// turns true again on its own. Operations wait an outage out, with backoff,
+/// up to `outage_tolerance`.
+pub struct RabbitMqBus {
+    url: String,
+    settings: RabbitMqSettings,
+    outage_tolerance: Duration,
+    link: RwLock<Option<Arc<Link>>>,
+    reconnecting: Mutex<()>,
     exchange: ShortString,
     dead_letter_exchange: ShortString,
 }
@@ -38,36 +69,120 @@ fn unavailable(context: &str, e: lapin::Error) -> PublishError {
 }
 
 impl RabbitMqBus {
-    /// Connects, declares the topology and enables publisher confirms.
-    pub async fn connect(settings: &RabbitMqSettings, url: &str) -> Result<Self, PublishError> {
-        let properties = ConnectionProperties::default().with_connection_name(SERVICE_NAME.into());
-        let connection = Connection::connect(url, properties)
-            .await
-            .map_err(|e| unavailable("cannot connect to RabbitMQ", e))?;
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(|e| unavailable("cannot open a channel", e))?;
-        declare_topology(&channel, settings).await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| unavailable("cannot enable publisher confirms", e))?;
-        Ok(RabbitMqBus {
-            connection,
-            channel,
+    /// Connects (the first connection must succeed: a wrong URL fails the
+    /// start), declares the topology, and supervises the connection from then on.
+    pub async fn connect(
+        settings: &RabbitMqSettings,
+        url: &str,
+        outage_tolerance: Duration,
+    ) -> Result<Arc<Self>, PublishError> {
+        let link = open(settings, url).await?;
+        let bus = Arc::new(RabbitMqBus {
+            url: url.to_owned(),
+            settings: settings.clone(),
+            outage_tolerance,
+            link: RwLock::new(Some(Arc::new(link))),
+            reconnecting: Mutex::new(()),
             exchange: settings.exchange.as_str().into(),
             dead_letter_exchange: settings.dead_letter_exchange.as_str().into(),
-        })
+        });
+        tokio::spawn(supervise(Arc::downgrade(&bus)));
+        Ok(bus)
     }
 
-    /// A channel of its own, for a consumer.
+    /// A channel of its own, for a consumer, on the live connection.
     pub async fn consumer_channel(&self) -> Result<Channel, PublishError> {
-        self.connection
-            .create_channel()
-            .await
-            .map_err(|e| unavailable("cannot open a consumer channel", e))
+        self.with_link("open a consumer channel", |link| async move {
+            link.connection
+                .create_channel()
+                .await
+                .map_err(|e| unavailable("cannot open a consumer channel", e))
+        })
+        .await
     }
+
+    /// The live link; reconnects once, now, if it is down.
+    async fn current(&self) -> Result<Arc<Link>, PublishError> {
+        if let Some(link) = self.link.read().await.as_ref().filter(|l| l.is_up()) {
+            return Ok(link.clone());
+        }
+        let _one_at_a_time = self.reconnecting.lock().await;
+        if let Some(link) = self.link.read().await.as_ref().filter(|l| l.is_up()) {
+            return Ok(link.clone());
+        }
+        let reopened = open(&self.settings, &self.url).await;
+        let mut slot = self.link.write().await;
+        match reopened {
+            Ok(link) => {
+                let link = Arc::new(link);
+                *slot = Some(link.clone());
+                metrics::counter!("rabbitmq_reconnects_total").increment(1);
+                tracing::info!("reconnected to RabbitMQ");
+                Ok(link)
+            }
+            Err(e) => {
+                if slot.take().is_some() {
+                    tracing::warn!(error = %e, "lost RabbitMQ; reconnecting with backoff");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `op` on the live link. While RabbitMQ is unreachable (or the link
+    /// breaks under `op`) it reconnects and runs `op` again, with backoff and
+    /// jitter, for at most `outage_tolerance`. A refusal by a live broker
+    /// (`Nacked`) is not retried.
+    async fn with_link<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, PublishError>
+    where
+        F: Fn(Arc<Link>) -> Fut,
+        Fut: Future<Output = Result<T, PublishError>>,
+    {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(3))
+            .with_jitter()
+            .with_max_times(usize::MAX)
+            .with_total_delay(Some(self.outage_tolerance));
+        (|| async { op(self.current().await?).await })
+            .retry(backoff)
+            .when(|e| matches!(e, PublishError::Unavailable(_)))
+            .notify(
+                |e, wait| tracing::warn!(what, error = %e, ?wait, "RabbitMQ unavailable; retrying"),
+            )
+            .await
+    }
+}
+
+/// Keeps the link up while nobody uses it, so readiness recovers on its own;
+/// ends when the bus is dropped.
+async fn supervise(bus: Weak<RabbitMqBus>) {
+    loop {
+        tokio::time::sleep(SUPERVISE_EVERY).await;
+        let Some(bus) = bus.upgrade() else { return };
+        let _ = bus.current().await;
+    }
+}
+
+/// A new connection with the topology declared and confirms enabled.
+async fn open(settings: &RabbitMqSettings, url: &str) -> Result<Link, PublishError> {
+    let properties = ConnectionProperties::default().with_connection_name(SERVICE_NAME.into());
+    let connection = Connection::connect(url, properties)
+        .await
+        .map_err(|e| unavailable("cannot connect to RabbitMQ", e))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| unavailable("cannot open a channel", e))?;
+    declare_topology(&channel, settings).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| unavailable("cannot enable publisher confirms", e))?;
+    Ok(Link {
+        connection,
+        channel,
+    })
 }
 
 async fn declare_topology(channel: &Channel, s: &RabbitMqSettings) -> Result<(), PublishError> {
@@ -167,43 +282,58 @@ fn properties(event: &OutboundEvent) -> BasicProperties {
     props
 }
 
-#[async_trait]
-impl EventBus for RabbitMqBus {
-    async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError> {
-        let mut confirms = Vec::with_capacity(events.len());
-        for event in events {
-            let confirm = self
-                .channel
-                .basic_publish(
-                    self.exchange.clone(),
-                    event.event_type.into(),
-                    BasicPublishOptions::default(),
-                    &event.body,
-                    properties(event),
-                )
-                .await
-                .map_err(|e| unavailable("publish failed", e))?;
-            confirms.push(confirm);
-        }
-        let mut refused = 0;
-        for outcome in join_all(confirms).await {
-            match outcome.map_err(|e| unavailable("publisher confirm failed", e))? {
-                Confirmation::Ack(_) => {}
-                Confirmation::Nack(_) => refused += 1,
-                Confirmation::NotRequested => {
-                    return Err(PublishError::Unexpected(anyhow::anyhow!(
-                        "publisher confirms are not enabled on the channel"
-                    )));
-                }
+/// Writes `events` to the channel in one go, then awaits their confirms.
+async fn publish_on(
+    channel: &Channel,
+    exchange: &ShortString,
+    events: &[OutboundEvent],
+) -> Result<(), PublishError> {
+    let mut confirms = Vec::with_capacity(events.len());
+    for event in events {
+        let confirm = channel
+            .basic_publish(
+                exchange.clone(),
+                event.event_type.into(),
+                BasicPublishOptions::default(),
+                &event.body,
+                properties(event),
+            )
+            .await
+            .map_err(|e| unavailable("publish failed", e))?;
+        confirms.push(confirm);
+    }
+    let mut refused = 0;
+    for outcome in join_all(confirms).await {
+        match outcome.map_err(|e| unavailable("publisher confirm failed", e))? {
+            Confirmation::Ack(_) => {}
+            Confirmation::Nack(_) => refused += 1,
+            Confirmation::NotRequested => {
+                return Err(PublishError::Unexpected(anyhow::anyhow!(
+                    "publisher confirms are not enabled on the channel"
+                )));
             }
         }
-        match refused {
-            0 => Ok(()),
-            refused => Err(PublishError::Nacked {
-                refused,
-                total: events.len(),
-            }),
-        }
+    }
+    match refused {
+        0 => Ok(()),
+        refused => Err(PublishError::Nacked {
+            refused,
+            total: events.len(),
+        }),
+    }
+}
+
+#[async_trait]
+impl EventBus for RabbitMqBus {
+    /// Through an outage the whole slice is published again on the new
+    /// connection: what the old one had confirmed goes out twice, with the
+    /// same ids (at least once).
+    async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError> {
+        let exchange = &self.exchange;
+        self.with_link("publish", |link| async move {
+            publish_on(&link.channel, exchange, events).await
+        })
+        .await
     }
 
     async fn dead_letter(
@@ -221,36 +351,42 @@ impl EventBus for RabbitMqBus {
         let props = BasicProperties::default()
             .with_delivery_mode(PERSISTENT)
             .with_headers(headers);
-        let confirm = self
-            .channel
-            .basic_publish(
-                self.dead_letter_exchange.clone(),
-                routing_key.into(),
-                BasicPublishOptions::default(),
-                body,
-                props,
-            )
-            .await
-            .map_err(|e| unavailable("dead-letter publish failed", e))?;
-        match confirm
-            .await
-            .map_err(|e| unavailable("dead-letter confirm failed", e))?
-        {
-            Confirmation::Ack(_) => Ok(()),
-            _ => Err(PublishError::Nacked {
-                refused: 1,
-                total: 1,
-            }),
-        }
+        let exchange = &self.dead_letter_exchange;
+        self.with_link("dead-letter", |link| {
+            let props = props.clone();
+            async move {
+                let confirm = link
+                    .channel
+                    .basic_publish(
+                        exchange.clone(),
+                        routing_key.into(),
+                        BasicPublishOptions::default(),
+                        body,
+                        props,
+                    )
+                    .await
+                    .map_err(|e| unavailable("dead-letter publish failed", e))?;
+                match confirm
+                    .await
+                    .map_err(|e| unavailable("dead-letter confirm failed", e))?
+                {
+                    Confirmation::Ack(_) => Ok(()),
+                    _ => Err(PublishError::Nacked {
+                        refused: 1,
+                        total: 1,
+                    }),
+                }
+            }
+        })
+        .await
     }
 
     async fn health(&self) -> Result<(), PublishError> {
-        if self.connection.status().connected() && self.channel.status().connected() {
-            Ok(())
-        } else {
-            Err(PublishError::Unavailable(
-                "not connected to RabbitMQ".into(),
-            ))
+        match self.link.read().await.as_ref() {
+            Some(link) if link.is_up() => Ok(()),
+            _ => Err(PublishError::Unavailable(
+                "not connected to RabbitMQ (reconnecting)".into(),
+            )),
         }
     }
 }

@@ -8,10 +8,15 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{RunError, SyncEngine, limits::SlotLease};
+use uuid::Uuid;
+
+use super::{RunError, SyncEngine, limits::SlotLease, outage::through_store_outage};
 use crate::domain::{
     Integration, SyncExecution, SyncTask, TaskStatus,
-    events::{EventMetadata, SyncCancelled, SyncCompleted, SyncFailed, SyncStarted, types},
+    events::{
+        EventMetadata, OutboundEvent, SyncCancelled, SyncCompleted, SyncFailed, SyncStarted, types,
+    },
+    task::RunLease,
     time,
 };
 
@@ -23,18 +28,27 @@ pub(super) struct RunSignals {
     pub lease_lost: CancellationToken,
 }
 
+/// How a run takes its task.
+pub(in crate::engine) enum Claim {
+    /// A pending task, started for the first time.
+    Fresh,
+    /// A running task whose run died; `previous` is the dead run's lease.
+    Resume { previous: Option<RunLease> },
+}
+
 impl SyncEngine {
-    /// Runs a pending task to its end and records how it ended. Never panics on
+    /// Runs a task to its end and records how it ended. Never panics on
     /// provider, bus or store failures: they end the task as `failed`. The slot
     /// lease is kept alive meanwhile and released only after the end event is
     /// out, so observers never see more runs than the limit.
-    pub(super) async fn execute(
+    pub(in crate::engine) async fn execute(
         self: Arc<Self>,
         task: SyncTask,
         integration: Integration,
         entities: Vec<String>,
         lease: SlotLease,
         shutdown: CancellationToken,
+        claim: Claim,
     ) {
         let lease_lost = CancellationToken::new();
         let heartbeat = tokio::spawn(keep_leased(
@@ -46,8 +60,15 @@ impl SyncEngine {
             shutdown,
             lease_lost,
         };
-        self.execute_leased(task, integration, entities, &signals)
-            .await;
+        self.execute_leased(
+            task,
+            integration,
+            entities,
+            &signals,
+            claim,
+            lease.run_lease(),
+        )
+        .await;
         heartbeat.abort();
         self.limiter.release(&lease).await;
     }
@@ -58,18 +79,23 @@ impl SyncEngine {
         integration: Integration,
         entities: Vec<String>,
         signals: &RunSignals,
+        claim: Claim,
+        run_lease: RunLease,
     ) {
-        let execution =
-            SyncExecution::start(task.task_id, task.tenant_id, task.integration_id.clone());
-        let metadata = EventMetadata {
-            correlation_id: Some(execution.correlation_id.to_string()),
-            causation_id: Some(task.task_id.to_string()),
-            user_id: task.triggered_by.clone(),
+        let execution = match &claim {
+            Claim::Fresh => {
+                SyncExecution::start(task.task_id, task.tenant_id, task.integration_id.clone())
+            }
+            Claim::Resume { .. } => self.execution_of(&task).await,
         };
-        let outcome = match self.start(&task, &execution, &metadata).await {
-            Ok(()) => {
+        let metadata = metadata_of(&task, &execution);
+        let outcome = match self
+            .start(&task, &execution, &metadata, &claim, &run_lease)
+            .await
+        {
+            Ok(claimed) => {
                 self.run_inbound(
-                    &task,
+                    &claimed,
                     &execution,
                     &integration,
                     &entities,
@@ -84,51 +110,106 @@ impl SyncEngine {
             }
             Err(e) => Err(e),
         };
-        self.finish(task, execution, metadata, &entities, outcome)
+        self.finish(task, execution, metadata, &entities, outcome, &run_lease)
             .await;
     }
 
+    /// The execution a dead run left, so the resumed run keeps its
+    /// correlation id; a new one if it is gone.
+    async fn execution_of(&self, task: &SyncTask) -> SyncExecution {
+        let recorded = match task.execution_id {
+            Some(id) => self
+                .repo
+                .get::<SyncExecution>(task.tenant_id, &id.to_string())
+                .await
+                .ok()
+                .flatten()
+                .map(|v| v.doc),
+            None => None,
+        };
+        recorded.unwrap_or_else(|| {
+            SyncExecution::start(task.task_id, task.tenant_id, task.integration_id.clone())
+        })
+    }
+
+    /// Claims the task for this run (compare-and-set: of two runs one wins),
+    /// recording `sync.started` in the same write for a fresh run, and
+    /// publishes it. Returns the task as claimed.
     async fn start(
         &self,
         task: &SyncTask,
         execution: &SyncExecution,
         metadata: &EventMetadata,
-    ) -> Result<(), RunError> {
+        claim: &Claim,
+        run_lease: &RunLease,
+    ) -> Result<SyncTask, RunError> {
         let execution_id = execution.execution_id;
-        // Compare-and-set pending -> running: of two runs of one task, one wins.
-        let mut claimed = false;
-        self.repo
-            .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
-                claimed = t.status == TaskStatus::Pending;
-                if claimed {
+        let events = match claim {
+            Claim::Fresh => vec![self.events.build(
+                types::SYNC_STARTED,
+                task.tenant_id,
+                SyncStarted {
+                    task_id: task.task_id,
+                    execution_id,
+                    integration_id: &task.integration_id,
+                    direction: task.direction.as_str(),
+                },
+                metadata,
+            )],
+            Claim::Resume { .. } => Vec::new(),
+        };
+        let claimed = self
+            .record_task(task.tenant_id, task.task_id, &events, |t| {
+                let ours = match claim {
+                    Claim::Fresh => t.status == TaskStatus::Pending,
+                    Claim::Resume { previous } => {
+                        t.status == TaskStatus::Running && &t.run_lease == previous
+                    }
+                };
+                if ours {
+                    let now = time::now();
                     t.status = TaskStatus::Running;
-                    t.started_at = Some(time::now());
-                    t.updated_at = time::now();
+                    t.started_at.get_or_insert(now);
+                    t.updated_at = now;
                     t.execution_id = Some(execution_id);
+                    t.attempts += 1;
+                    t.run_lease = Some(run_lease.clone());
                 }
-                claimed
+                ours
             })
             .await?;
-        if !claimed {
+        let Some(claimed) = claimed else {
             return Err(RunError::AlreadyStarted);
+        };
+        if matches!(claim, Claim::Fresh) {
+            self.repo.create(execution).await?;
         }
-        self.repo.create(execution).await?;
-        let started = self.events.build(
-            types::SYNC_STARTED,
-            task.tenant_id,
-            SyncStarted {
-                task_id: task.task_id,
-                execution_id,
-                integration_id: &task.integration_id,
-                direction: task.direction.as_str(),
-            },
-            metadata,
-        );
-        self.bus.publish(&[started]).await?;
         metrics::counter!("sync_runs_started_total", "direction" => task.direction.as_str())
             .increment(1);
-        tracing::info!("sync started");
-        Ok(())
+        self.drain_outbox(task.tenant_id, task.task_id).await?;
+        tracing::info!(attempt = claimed.attempts, "sync started");
+        Ok(claimed)
+    }
+
+    /// Ends a task that cannot be resumed (its integration is gone or was
+    /// deactivated while its run was dead) as `failed`, with the reason.
+    pub(in crate::engine) async fn abandon(&self, task: SyncTask, why: String) {
+        let execution = self.execution_of(&task).await;
+        let metadata = metadata_of(&task, &execution);
+        let lease = task.run_lease.clone().unwrap_or(RunLease {
+            slot_id: String::new(),
+            holder: Uuid::nil(),
+        });
+        let entities = task.entity_type.clone().into_iter().collect::<Vec<_>>();
+        self.finish(
+            task,
+            execution,
+            metadata,
+            &entities,
+            Err(RunError::NotResumable(why)),
+            &lease,
+        )
+        .await;
     }
 
     async fn finish(
@@ -138,6 +219,7 @@ impl SyncEngine {
         metadata: EventMetadata,
         entities: &[String],
         outcome: Result<InboundOutcome, RunError>,
+        run_lease: &RunLease,
     ) {
         let now = time::now();
         let (status, result, error) = match outcome {
@@ -165,27 +247,85 @@ impl SyncEngine {
         execution.counters = counters;
         execution.completed_at = Some(now);
         execution.error = error.clone();
-        if let Err(e) = self.repo.upsert(&execution).await {
+        let tolerance = self.settings.outage_tolerance;
+        if let Err(e) = through_store_outage(tolerance, "record an execution's end", || {
+            self.repo.upsert(&execution)
+        })
+        .await
+        {
             tracing::error!(error = %e, "cannot record the execution's end");
         }
+        let event = self.end_event(
+            &task,
+            &execution,
+            &metadata,
+            entities,
+            &result,
+            error.as_deref(),
+        );
+        // The task's end and its event, in one write.
         let recorded = self
-            .repo
-            .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
-                t.status = status;
-                t.counters = counters;
-                t.cursors = result.cursors.clone();
-                t.more_remaining = result.more_remaining;
-                t.completed_at = Some(now);
-                t.updated_at = now;
-                t.error = error.clone();
-                true
-            })
+            .record_task(
+                task.tenant_id,
+                task.task_id,
+                std::slice::from_ref(&event),
+                |t| {
+                    if t.run_lease.is_some() && t.run_lease.as_ref() != Some(run_lease) {
+                        // Taken for dead and resumed elsewhere: that run records the end.
+                        return false;
+                    }
+                    t.status = status;
+                    t.counters = counters;
+                    t.cursors = result.cursors.clone();
+                    t.more_remaining = result.more_remaining;
+                    t.completed_at = Some(now);
+                    t.updated_at = now;
+                    t.error = error.clone();
+                    t.run_lease = None;
+                    true
+                },
+            )
             .await;
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, "cannot record the task's end");
+        match recorded {
+            Ok(Some(_)) => {
+                metrics::counter!("sync_runs_ended_total", "status" => status.as_str())
+                    .increment(1);
+                match self.drain_outbox(task.tenant_id, task.task_id).await {
+                    Ok(_) => self.settle(task.tenant_id, task.task_id).await,
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "cannot publish the end of the sync now; it stays in the task's outbox for recovery"
+                    ),
+                }
+            }
+            Ok(None) => {
+                tracing::warn!("another run took this task over; it records the end");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the task's end; recovery resumes it");
+                return;
+            }
         }
-        let (task_id, execution_id) = (task.task_id, execution.execution_id);
-        let event = match status {
+        tracing::info!(
+            status = status.as_str(),
+            records = counters.records_processed,
+            "sync ended"
+        );
+    }
+
+    fn end_event(
+        &self,
+        task: &SyncTask,
+        execution: &SyncExecution,
+        metadata: &EventMetadata,
+        entities: &[String],
+        result: &InboundOutcome,
+        error: Option<&str>,
+    ) -> OutboundEvent {
+        let (task_id, execution_id, counters) =
+            (task.task_id, execution.execution_id, execution.counters);
+        match execution.status {
             TaskStatus::Completed => self.events.build(
                 types::SYNC_COMPLETED,
                 task.tenant_id,
@@ -198,7 +338,7 @@ impl SyncEngine {
                     cursors: &result.cursors,
                     more_remaining: result.more_remaining,
                 },
-                &metadata,
+                metadata,
             ),
             TaskStatus::Cancelled => self.events.build(
                 types::SYNC_CANCELLED,
@@ -209,7 +349,7 @@ impl SyncEngine {
                     execution_id,
                     counters,
                 },
-                &metadata,
+                metadata,
             ),
             _ => self.events.build(
                 types::SYNC_FAILED,
@@ -218,20 +358,19 @@ impl SyncEngine {
                     task_id,
                     integration_id: &task.integration_id,
                     execution_id,
-                    error: error.as_deref().unwrap_or("unknown"),
+                    error: error.unwrap_or("unknown"),
                 },
-                &metadata,
+                metadata,
             ),
-        };
-        if let Err(e) = self.bus.publish(&[event]).await {
-            tracing::error!(error = %e, "cannot publish the end of the sync");
         }
-        metrics::counter!("sync_runs_ended_total", "status" => status.as_str()).increment(1);
-        tracing::info!(
-            status = status.as_str(),
-            records = counters.records_processed,
-            "sync ended"
-        );
+    }
+}
+
+fn metadata_of(task: &SyncTask, execution: &SyncExecution) -> EventMetadata {
+    EventMetadata {
+        correlation_id: Some(execution.correlation_id.to_string()),
+        causation_id: Some(task.task_id.to_string()),
+        user_id: task.triggered_by.clone(),
     }
 }
 

@@ -90,7 +90,8 @@ impl SyncEngine {
                 batch_threshold: self.settings.batch_threshold,
                 batch_size: self.settings.batch_size,
             }),
-            counters: RecordCounters::default(),
+            // A resumed run goes on counting where the dead one stopped.
+            counters: task.counters,
             pending: HashMap::new(),
             cursors: BTreeMap::new(),
             reached: BTreeMap::new(),
@@ -459,15 +460,24 @@ impl Walk<'_> {
     async fn record_progress(&mut self) -> Result<(), RunError> {
         let snapshot = self.counters;
         let mut cancel_requested = false;
+        let mut still_ours = true;
         self.engine
             .repo
             .update::<SyncTask, _>(self.task.tenant_id, &self.task.task_id.to_string(), |t| {
+                // A run that was taken for dead (and resumed elsewhere) stops.
+                still_ours = t.run_lease == self.task.run_lease;
+                if !still_ours {
+                    return false;
+                }
                 t.counters = snapshot;
                 t.updated_at = time::now();
                 cancel_requested = t.cancel_requested;
                 true
             })
             .await?;
+        if !still_ours {
+            return Err(RunError::LeaseLost);
+        }
         let mut progress = self.execution.clone();
         progress.counters = snapshot;
         self.engine.repo.upsert(&progress).await?;

@@ -101,7 +101,11 @@ pub async fn get_task(
 ) -> Result<Json<SyncTask>, ApiError> {
     let task_id = parse_uuid("taskId", &task_id)?;
     Ok(Json(
-        state.engine.get_task(caller.tenant_id, task_id).await?,
+        state
+            .engine
+            .get_task(caller.tenant_id, task_id)
+            .await?
+            .for_api(),
     ))
 }
 
@@ -162,7 +166,7 @@ pub async fn list_tasks(
         .list_tasks(caller.tenant_id, filter, limit, continuation)
         .await?;
     Ok(Json(Paged {
-        items: page.items,
+        items: page.items.into_iter().map(SyncTask::for_api).collect(),
         continuation: page.continuation,
     }))
 }
@@ -194,7 +198,7 @@ pub async fn cancel_task(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(task)))
+    Ok((status, Json(task.for_api())))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -8,6 +8,8 @@
 
 mod token;
 
+pub use token::PageToken;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -18,7 +20,7 @@ use crate::{
     domain::{ExternalRecord, Integration},
     ports::provider::{PageRequest, Provider, ProviderError, PushOutcome, PushRequest, RecordPage},
 };
-use token::{PageToken, Phase};
+use token::Phase;
 
 const PROVIDER: &str = "hubspot";
 /// HubSpot's largest page for search and list calls.
@@ -70,6 +72,40 @@ impl ObjectMeta {
 }
 
 /// HubSpot sends timestamps as ISO 8601 or as epoch milliseconds.
+/// One answer of the search endpoint: its records and the `after` of the
+/// next page (public for the fuzz target: bytes from the provider).
+pub fn parse_search_answer(
+    object: &str,
+    body: &[u8],
+) -> Result<(Vec<ExternalRecord>, Option<String>), ProviderError> {
+    let answer: SearchAnswer = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::Unexpected(anyhow::anyhow!(
+            "HubSpot sent an unreadable search answer: {e}"
+        ))
+    })?;
+    let mut records = Vec::with_capacity(answer.results.len());
+    for raw in answer.results {
+        let meta: ObjectMeta = serde_json::from_str(raw.get()).map_err(|e| {
+            ProviderError::Unexpected(anyhow::anyhow!("a HubSpot object lacks an id: {e}"))
+        })?;
+        let modified_at = meta.modified_at().ok_or_else(|| {
+            ProviderError::Unexpected(anyhow::anyhow!(
+                "HubSpot object {} has no modification time",
+                meta.id
+            ))
+        })?;
+        records.push(ExternalRecord {
+            entity_type: object.to_owned(),
+            external_id: meta.id,
+            modified_at,
+            deleted: false,
+            raw,
+        });
+    }
+    let next = answer.paging.and_then(|p| p.next).map(|n| n.after);
+    Ok((records, next))
+}
+
 fn parse_stamp(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -155,36 +191,12 @@ impl HubSpotProvider {
                     .json(&body)
             })
             .await?;
-        let answer: SearchAnswer = serde_json::from_slice(&answer).map_err(|e| {
-            ProviderError::Unexpected(anyhow::anyhow!(
-                "HubSpot sent an unreadable search answer: {e}"
-            ))
-        })?;
-        let mut records = Vec::with_capacity(answer.results.len());
-        for raw in answer.results {
-            let meta: ObjectMeta = serde_json::from_str(raw.get()).map_err(|e| {
-                ProviderError::Unexpected(anyhow::anyhow!("a HubSpot object lacks an id: {e}"))
-            })?;
-            let modified_at = meta.modified_at().ok_or_else(|| {
-                ProviderError::Unexpected(anyhow::anyhow!(
-                    "HubSpot object {} has no modification time",
-                    meta.id
-                ))
-            })?;
-            if token.skip.contains(&meta.id)
-                && Some(modified_at.timestamp_millis()) == token.since_ms
-            {
-                continue; // returned by the previous window already
-            }
-            records.push(ExternalRecord {
-                entity_type: object.clone(),
-                external_id: meta.id,
-                modified_at,
-                deleted: false,
-                raw,
-            });
-        }
-        let next = answer.paging.and_then(|p| p.next).map(|n| n.after);
+        let (mut records, next) = parse_search_answer(object, &answer)?;
+        // Returned by the previous window already.
+        records.retain(|r| {
+            !(token.skip.contains(&r.external_id)
+                && Some(r.modified_at.timestamp_millis()) == token.since_ms)
+        });
         let next_token = token.after_search_page(next, &records, limit as u64, self.result_cap);
         Ok(RecordPage {
             records,

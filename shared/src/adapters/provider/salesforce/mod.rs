@@ -71,6 +71,40 @@ impl SalesforceProvider {
 }
 
 /// `2026-01-01T00:00:00.000+0000`, Salesforce's datetime format.
+/// One answer of `query`/`queryAll` as a page of records (public for the
+/// fuzz target: this is where bytes from the provider are first read).
+pub fn parse_query_page(entity_type: &str, body: &[u8]) -> Result<RecordPage, ProviderError> {
+    let page: QueryResponse = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::Unexpected(anyhow::anyhow!(
+            "Salesforce sent an unreadable query answer: {e}"
+        ))
+    })?;
+    let mut records = Vec::with_capacity(page.records.len());
+    for raw in page.records {
+        let meta: RowMeta = serde_json::from_str(raw.get()).map_err(|e| {
+            ProviderError::Unexpected(anyhow::anyhow!(
+                "a Salesforce row lacks Id or SystemModstamp: {e}"
+            ))
+        })?;
+        records.push(ExternalRecord {
+            entity_type: entity_type.to_owned(),
+            external_id: meta.id,
+            modified_at: parse_modstamp(&meta.system_modstamp)?,
+            deleted: meta.is_deleted,
+            raw,
+        });
+    }
+    let next_cursor = if page.done {
+        None
+    } else {
+        page.next_records_url
+    };
+    Ok(RecordPage {
+        records,
+        next_cursor,
+    })
+}
+
 fn parse_modstamp(text: &str) -> Result<DateTime<Utc>, ProviderError> {
     DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.3f%z")
         .or_else(|_| DateTime::parse_from_rfc3339(text))
@@ -117,35 +151,7 @@ impl Provider for SalesforceProvider {
                     .header("Sforce-Query-Options", format!("batchSize={batch}"))
             })
             .await?;
-        let page: QueryResponse = serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::Unexpected(anyhow::anyhow!(
-                "Salesforce sent an unreadable query answer: {e}"
-            ))
-        })?;
-        let mut records = Vec::with_capacity(page.records.len());
-        for raw in page.records {
-            let meta: RowMeta = serde_json::from_str(raw.get()).map_err(|e| {
-                ProviderError::Unexpected(anyhow::anyhow!(
-                    "a Salesforce row lacks Id or SystemModstamp: {e}"
-                ))
-            })?;
-            records.push(ExternalRecord {
-                entity_type: request.entity_type.clone(),
-                external_id: meta.id,
-                modified_at: parse_modstamp(&meta.system_modstamp)?,
-                deleted: meta.is_deleted,
-                raw,
-            });
-        }
-        let next_cursor = if page.done {
-            None
-        } else {
-            page.next_records_url
-        };
-        Ok(RecordPage {
-            records,
-            next_cursor,
-        })
+        parse_query_page(&request.entity_type, &body)
     }
 
     async fn push(

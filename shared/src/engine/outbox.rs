@@ -1,0 +1,97 @@
+//! The transactional outbox of a task. A change of the task and the events it
+//! implies (`sync.started`, `sync.completed`, ...) are written in one
+//! conditional write of the task document, which every store makes atomic (a
+//! Cosmos DB item write, a SQLite row). Only then are the events published,
+//! with confirms, and removed from the outbox. A crash in between leaves them
+//! in the document, and recovery publishes them with the same ids: at least
+//! once, never lost, never a different event.
+
+use std::{
+    collections::HashSet,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use uuid::Uuid;
+
+use super::{RunError, SyncEngine, outage::through_store_outage};
+use crate::{
+    domain::{SyncTask, TenantId, events::OutboundEvent, task::PendingEvent},
+    ports::store::StoreError,
+};
+
+impl SyncEngine {
+    /// Applies `change` to the task and appends `events` to its outbox in the
+    /// same conditional write, waiting out a store outage. `change` returns
+    /// `false` to write nothing (and record no events); the answer is then
+    /// `None`.
+    pub(super) async fn record_task<F>(
+        &self,
+        tenant: TenantId,
+        task_id: Uuid,
+        events: &[OutboundEvent],
+        change: F,
+    ) -> Result<Option<SyncTask>, StoreError>
+    where
+        F: Fn(&mut SyncTask) -> bool + Sync,
+    {
+        let pending: Vec<PendingEvent> = events.iter().map(OutboundEvent::to_pending).collect();
+        let id = task_id.to_string();
+        let applied = AtomicBool::new(false);
+        let written = through_store_outage(self.settings.outage_tolerance, "record a task", || {
+            self.repo.update::<SyncTask, _>(tenant, &id, |task| {
+                let apply = change(task);
+                applied.store(apply, Ordering::SeqCst);
+                if apply {
+                    task.outbox.extend(pending.iter().cloned());
+                }
+                apply
+            })
+        })
+        .await?;
+        Ok(applied.load(Ordering::SeqCst).then_some(written.doc))
+    }
+
+    /// Publishes what the task's outbox holds (confirmed by the broker), then
+    /// removes exactly those entries. Returns how many were published.
+    pub(super) async fn drain_outbox(
+        &self,
+        tenant: TenantId,
+        task_id: Uuid,
+    ) -> Result<usize, RunError> {
+        let id = task_id.to_string();
+        let tolerance = self.settings.outage_tolerance;
+        let Some(task) = through_store_outage(tolerance, "read a task's outbox", || {
+            self.repo.get::<SyncTask>(tenant, &id)
+        })
+        .await?
+        else {
+            return Ok(0);
+        };
+        let outbox = task.doc.outbox;
+        if outbox.is_empty() {
+            return Ok(0);
+        }
+        let events: Vec<OutboundEvent> = outbox
+            .iter()
+            .filter_map(|pending| {
+                let event = OutboundEvent::from_pending(pending);
+                if event.is_none() {
+                    tracing::error!(event_type = %pending.event_type, "an outbox entry of a type this service does not publish is dropped");
+                }
+                event
+            })
+            .collect();
+        self.bus.publish(&events).await?;
+        let sent: HashSet<Uuid> = outbox.iter().map(|p| p.id).collect();
+        through_store_outage(tolerance, "clear a task's outbox", || {
+            self.repo.update::<SyncTask, _>(tenant, &id, |task| {
+                let before = task.outbox.len();
+                task.outbox.retain(|p| !sent.contains(&p.id));
+                task.outbox.len() != before
+            })
+        })
+        .await?;
+        metrics::counter!("outbox_events_published_total").increment(events.len() as u64);
+        Ok(events.len())
+    }
+}
