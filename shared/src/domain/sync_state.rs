@@ -25,6 +25,11 @@ pub struct RecordState {
     pub entity_type: String,
     pub external_id: String,
     pub content_hash: String,
+    /// Hash of the provider's bytes exactly as last received: when the next
+    /// read is byte-identical the record is unchanged without parsing it.
+    /// Absent when the snapshot did not come verbatim from the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_hash: Option<String>,
     #[serde(with = "super::time")]
     pub modified_at: DateTime<Utc>,
     /// The record as last synced; the base of a three-way merge.
@@ -120,6 +125,13 @@ pub fn content_hash(raw: &RawValue, volatile_fields: &[&str]) -> (String, Value)
         remove_path(&mut value, field);
     }
     (hash_value(&value), value)
+}
+
+/// Hash of the provider's bytes as they are (see [`RecordState::raw_hash`]).
+/// Equal bytes mean equal content, so this can only confirm "unchanged";
+/// different bytes are then compared by [`content_hash`].
+pub fn raw_hash(raw: &RawValue) -> String {
+    format!("{:032x}", xxh3_128(raw.get().as_bytes()))
 }
 
 /// Hash of a canonical record (as [`content_hash`] returns it).

@@ -254,6 +254,7 @@ impl SyncEngine {
                 entity_type: entity.to_owned(),
                 external_id: external_id.to_owned(),
                 content_hash: hash_value(&snapshot),
+                raw_hash: None,
                 modified_at,
                 snapshot: snapshot.clone(),
                 deleted: false,

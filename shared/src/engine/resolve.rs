@@ -225,6 +225,7 @@ impl SyncEngine {
                 entity_type: entity.clone(),
                 external_id: external_id.clone(),
                 content_hash: hash_value(&snapshot),
+                raw_hash: None,
                 modified_at,
                 snapshot: snapshot.clone(),
                 deleted: false,

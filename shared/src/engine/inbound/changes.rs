@@ -3,7 +3,7 @@
 use crate::domain::{
     ExternalRecord, TenantId,
     record::ChangeKind,
-    sync_state::{RecordState, content_hash},
+    sync_state::{RecordState, content_hash, raw_hash},
     time,
 };
 
@@ -31,13 +31,14 @@ pub fn classify(
     volatile: &[&str],
     key: &StateKey,
 ) -> Change {
-    let state = |hash: String, snapshot, deleted| RecordState {
+    let state = |hash: String, raw_hash, snapshot, deleted| RecordState {
         id: RecordState::document_id(key.integration_id, &record.entity_type, &record.external_id),
         tenant_id: key.tenant,
         integration_id: key.integration_id.to_owned(),
         entity_type: record.entity_type.clone(),
         external_id: record.external_id.clone(),
         content_hash: hash,
+        raw_hash,
         modified_at: record.modified_at,
         snapshot,
         deleted,
@@ -50,18 +51,112 @@ pub fn classify(
         return match known {
             Some(live) if !live.deleted => Change::Deleted(state(
                 live.content_hash.clone(),
+                None,
                 live.snapshot.clone(),
                 true,
             )),
             _ => Change::AlreadyGone,
         };
     }
+    // The cheap check first: the same bytes as last time (a quiet re-sync).
+    let bytes = raw_hash(&record.raw);
+    if known.is_some_and(|live| !live.deleted && live.raw_hash.as_ref() == Some(&bytes)) {
+        return Change::Unchanged;
+    }
     let (hash, snapshot) = content_hash(&record.raw, volatile);
     match known {
         Some(live) if !live.deleted && live.content_hash == hash => Change::Unchanged,
-        Some(live) if !live.deleted => {
-            Change::Changed(ChangeKind::Updated, state(hash, snapshot, false))
+        Some(live) if !live.deleted => Change::Changed(
+            ChangeKind::Updated,
+            state(hash, Some(bytes), snapshot, false),
+        ),
+        _ => Change::Changed(
+            ChangeKind::Created,
+            state(hash, Some(bytes), snapshot, false),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    fn record(text: &str) -> ExternalRecord {
+        ExternalRecord {
+            entity_type: "account".into(),
+            external_id: "A-1".into(),
+            modified_at: time::now(),
+            deleted: false,
+            raw: RawValue::from_string(text.to_owned()).unwrap(),
         }
-        _ => Change::Changed(ChangeKind::Created, state(hash, snapshot, false)),
+    }
+
+    fn known(text: &str) -> RecordState {
+        match classify(&record(text), None, &[], &key()) {
+            Change::Changed(ChangeKind::Created, state) => state,
+            _ => panic!("a first sight is a creation"),
+        }
+    }
+
+    fn key() -> StateKey<'static> {
+        StateKey {
+            tenant: uuid::Uuid::nil(),
+            integration_id: "int-1",
+            task_id: uuid::Uuid::nil(),
+            correlation_id: "c",
+        }
+    }
+
+    #[test]
+    fn identical_bytes_are_unchanged_without_hashing_the_content() {
+        let mut state = known(r#"{"Id":"A-1","Name":"x"}"#);
+        // Were the content hashed, this stored hash would not match.
+        state.content_hash = "not-the-content-hash".into();
+        let change = classify(
+            &record(r#"{"Id":"A-1","Name":"x"}"#),
+            Some(&state),
+            &[],
+            &key(),
+        );
+        assert!(matches!(change, Change::Unchanged));
+    }
+
+    #[test]
+    fn other_bytes_with_the_same_content_are_unchanged_by_the_content_hash() {
+        let state = known(r#"{"Id":"A-1","Name":"x"}"#);
+        let change = classify(
+            &record(r#"{"Name":"x","Id":"A-1"}"#),
+            Some(&state),
+            &[],
+            &key(),
+        );
+        assert!(matches!(change, Change::Unchanged));
+    }
+
+    #[test]
+    fn a_state_without_a_raw_hash_is_compared_by_content() {
+        let mut state = known(r#"{"Id":"A-1","Name":"x"}"#);
+        state.raw_hash = None;
+        let same = classify(
+            &record(r#"{"Id":"A-1","Name":"x"}"#),
+            Some(&state),
+            &[],
+            &key(),
+        );
+        assert!(matches!(same, Change::Unchanged));
+        let edited = classify(
+            &record(r#"{"Id":"A-1","Name":"y"}"#),
+            Some(&state),
+            &[],
+            &key(),
+        );
+        match edited {
+            Change::Changed(ChangeKind::Updated, next) => {
+                assert!(next.raw_hash.is_some(), "the new state remembers the bytes")
+            }
+            _ => panic!("an edit is an update"),
+        }
     }
 }

@@ -345,6 +345,8 @@ impl Walk<'_> {
             .map_err(|e| RunError::Provider(ProviderError::Unexpected(e.into())))?;
         let state = RecordState {
             content_hash: hash_value(&merged),
+            // What is stored is the merge, not the provider's bytes.
+            raw_hash: None,
             snapshot: merged,
             modified_at: pushed.modified_at,
             ..state
