@@ -45,18 +45,6 @@ fn pid_rss_mb(pid: u32) -> f64 {
 async fn sink(exchange: &str) -> (lapin::Connection, String) {
     let connection = broker::connect().await;
     let channel = connection.create_channel().await.unwrap();
-    channel
-        .exchange_declare(
-            exchange.into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
     let queue = format!("{exchange}.sink");
     channel
         .queue_declare(
@@ -66,16 +54,7 @@ async fn sink(exchange: &str) -> (lapin::Connection, String) {
         )
         .await
         .unwrap();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            exchange.into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    broker::bind_to_everything(&channel, &queue, exchange).await;
     (connection, queue)
 }
 

@@ -82,6 +82,33 @@ pub async fn next_on_queue(queue: &str, timeout: Duration) -> (Vec<u8>, Option<S
     }
 }
 
+/// Declares `exchange` (durable topic, as the service does) and binds `queue`
+/// to every routing key of it.
+pub async fn bind_to_everything(channel: &lapin::Channel, queue: &str, exchange: &str) {
+    channel
+        .exchange_declare(
+            exchange.into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare exchange");
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind queue");
+}
+
 /// An exclusive queue bound to `#` on the test's exchange: every event the app
 /// publishes lands here, in publish order.
 pub struct EventObserver {
@@ -94,18 +121,6 @@ impl EventObserver {
         let connection = connect().await;
         let channel = connection.create_channel().await.expect("channel");
         // Declared here too, so the observer may bind before the app starts.
-        channel
-            .exchange_declare(
-                exchange.into(),
-                lapin::ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare exchange");
         let queue = channel
             .queue_declare(
                 "".into(),
@@ -118,16 +133,7 @@ impl EventObserver {
             )
             .await
             .expect("declare observer queue");
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                exchange.into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind observer queue");
+        bind_to_everything(&channel, queue.name().as_str(), exchange).await;
         let mut consumer = channel
             .basic_consume(
                 queue.name().clone(),

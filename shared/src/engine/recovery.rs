@@ -108,18 +108,12 @@ impl SyncEngine {
         period: std::time::Duration,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticks.tick() => {
-                    if let Err(e) = self.recover().await {
-                        tracing::warn!(error = %e, "recovery sweep failed; retrying at the next tick");
-                    }
-                }
+        crate::triggers::timers::every(period, shutdown, || async {
+            if let Err(e) = self.recover().await {
+                tracing::warn!(error = %e, "recovery sweep failed; retrying at the next tick");
             }
-        }
+        })
+        .await
     }
 
     /// One sweep over every active-run marker (see the module documentation).

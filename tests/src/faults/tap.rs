@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use lapin::{
-    Connection, ExchangeKind,
-    options::{BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    Connection,
+    options::{BasicGetOptions, QueueDeclareOptions},
     types::FieldTable,
 };
 use serde_json::Value;
@@ -23,18 +23,6 @@ impl DurableTap {
             .await
             .expect("RabbitMQ reachable");
         let channel = connection.create_channel().await.expect("channel");
-        channel
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare exchange");
         let queue = format!("tap.{}", uuid::Uuid::new_v4().simple());
         channel
             .queue_declare(
@@ -44,16 +32,7 @@ impl DurableTap {
             )
             .await
             .expect("declare tap queue");
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind tap queue");
+        crate::broker::bind_to_everything(&channel, &queue, exchange).await;
         let _ = connection.close(200, "ok".into()).await;
         DurableTap {
             url: url.to_owned(),
