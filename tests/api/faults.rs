@@ -142,6 +142,7 @@ async fn a_store_outage_mid_sync_fails_the_task_with_the_reason_and_a_rerun_comp
         .wait_for_task_end(fixture.tenant, &task_id, Duration::from_secs(90))
         .await;
     assert_eq!(failed["status"], "failed", "{failed}");
+    wait_for_ready_status(&app, 200, Duration::from_secs(30)).await;
     let reason = failed["error"].as_str().unwrap_or_default();
     assert!(
         reason.contains("store"),

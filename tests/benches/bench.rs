@@ -234,6 +234,12 @@ async fn container_start() -> (f64, f64, u16, std::process::Child, tempfile::Tem
 }
 
 /// A function: start to its first Runtime API request, RSS then, stripped size.
+/// Writes dirty pages back and lets the disk go quiet.
+fn settle_disk() {
+    let _ = std::process::Command::new("sync").status();
+    std::thread::sleep(Duration::from_secs(2));
+}
+
 fn function_start(name: &str) -> (f64, f64, f64) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -390,6 +396,9 @@ async fn main() {
         bench,
     );
 
+    // The syncs above leave about 1.5 GB of dirty pages; their write-back would
+    // stall the fsyncs of the start-ups measured next, so flush it first.
+    settle_disk();
     let (healthy_ms, idle_rss, port, mut container, _data) = container_start().await;
     row(
         &mut rows,
@@ -416,10 +425,14 @@ async fn main() {
         "token-refresher",
         "on-mapping-result",
     ] {
-        let (first_ms, size, rss) = function_start(name);
+        // The median of five cold starts: one start is at the mercy of the
+        // shared machine's scheduler.
+        let mut starts: Vec<_> = (0..5).map(|_| function_start(name)).collect();
+        starts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (first_ms, size, rss) = starts[2];
         row(
             &mut rows,
-            &format!("Function `{name}`: start → first runtime API request; stripped size; RSS"),
+            &format!("Function `{name}`: start → first runtime API request (median of 5); stripped size; RSS"),
             "≤ 10 ms, ≤ 15 MB, ≤ 30 MB",
             format!("{first_ms:.1} ms, {size:.1} MB, {rss:.1} MB"),
             format!(

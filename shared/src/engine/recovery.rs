@@ -257,3 +257,6 @@ impl SyncEngine {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests;
