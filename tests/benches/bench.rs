@@ -432,7 +432,9 @@ async fn main() {
         let (first_ms, size, rss) = starts[2];
         row(
             &mut rows,
-            &format!("Function `{name}`: start → first runtime API request (median of 5); stripped size; RSS"),
+            &format!(
+                "Function `{name}`: start → first runtime API request (median of 5); stripped size; RSS"
+            ),
             "≤ 10 ms, ≤ 15 MB, ≤ 30 MB",
             format!("{first_ms:.1} ms, {size:.1} MB, {rss:.1} MB"),
             format!(
