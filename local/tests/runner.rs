@@ -3,15 +3,9 @@
 
 use std::{process::Stdio, time::Duration};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_integration-sync");
+use integration_tests::faults::free_port;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const BINARY: &str = env!("CARGO_BIN_EXE_integration-sync");
 
 async fn healthcheck(port: u16) -> bool {
     tokio::process::Command::new(BINARY)

@@ -32,6 +32,25 @@ async fn wait_for_progress(app: &TestApp, tenant: Uuid, task_id: &str, records: 
     }
 }
 
+/// The app on `settings`, syncing `fixture`, once the sync got `records` far.
+async fn sync_under_way(
+    settings: sync_core::config::Settings,
+    fixture: &integration_tests::IntegrationFixture,
+    records: u64,
+) -> (TestApp, String) {
+    let app = spawn_app(SpawnOptions {
+        like: Some(settings),
+        integrations: vec![fixture.integration.clone()],
+        ..Default::default()
+    })
+    .await;
+    let task_id = app
+        .trigger_inbound(fixture.tenant, &fixture.integration.id)
+        .await;
+    wait_for_progress(&app, fixture.tenant, &task_id, records).await;
+    (app, task_id)
+}
+
 /// Polls `/ready` until it answers `status`.
 async fn wait_for_ready_status(app: &TestApp, status: u16, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
@@ -60,16 +79,7 @@ async fn a_rabbitmq_restart_mid_sync_is_survived_and_nothing_is_missing() {
     settings.storage.data_dir = data.path().display().to_string();
     settings.sync_limits.page_size = 100;
     let tap = DurableTap::bind(&node.url(), &settings.rabbitmq.exchange).await;
-    let app = spawn_app(SpawnOptions {
-        like: Some(settings),
-        integrations: vec![fixture.integration.clone()],
-        ..Default::default()
-    })
-    .await;
-    let task_id = app
-        .trigger_inbound(fixture.tenant, &fixture.integration.id)
-        .await;
-    wait_for_progress(&app, fixture.tenant, &task_id, RECORDS / 10).await;
+    let (app, task_id) = sync_under_way(settings, &fixture, RECORDS / 10).await;
 
     node.stop_app().await;
     wait_for_ready_status(&app, 503, Duration::from_secs(10)).await;
@@ -120,16 +130,7 @@ async fn a_store_outage_mid_sync_fails_the_task_with_the_reason_and_a_rerun_comp
     let mut settings = on_cosmos(emulator.endpoint());
     settings.sync_limits.page_size = 100;
     settings.recovery.outage_tolerance_ms = 30_000;
-    let mut app = spawn_app(SpawnOptions {
-        like: Some(settings),
-        integrations: vec![fixture.integration.clone()],
-        ..Default::default()
-    })
-    .await;
-    let task_id = app
-        .trigger_inbound(fixture.tenant, &fixture.integration.id)
-        .await;
-    wait_for_progress(&app, fixture.tenant, &task_id, 500).await;
+    let (mut app, task_id) = sync_under_way(settings, &fixture, 500).await;
 
     emulator.partition();
     wait_for_ready_status(&app, 503, Duration::from_secs(10)).await;

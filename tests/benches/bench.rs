@@ -192,17 +192,9 @@ fn release_bin(name: &str) -> std::path::PathBuf {
     std::path::Path::new(&target).join("release").join(name)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Container: start to the first healthy /health, then idle RSS.
 async fn container_start() -> (f64, f64, u16, std::process::Child, tempfile::TempDir) {
-    let port = free_port();
+    let port = integration_tests::faults::free_port();
     let data = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let child = std::process::Command::new(release_bin("integration-sync"))

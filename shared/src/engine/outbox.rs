@@ -51,8 +51,7 @@ impl SyncEngine {
         Ok(applied.load(Ordering::SeqCst).then_some(written.doc))
     }
 
-    /// Publishes what the task's outbox holds (confirmed by the broker), then
-    /// removes exactly those entries. Returns how many were published.
+    /// Publishes what the task's outbox holds now (recovery: read it first).
     pub(super) async fn drain_outbox(
         &self,
         tenant: TenantId,
@@ -60,17 +59,25 @@ impl SyncEngine {
     ) -> Result<usize, RunError> {
         let id = task_id.to_string();
         let tolerance = self.settings.outage_tolerance;
-        let Some(task) = through_store_outage(tolerance, "read a task's outbox", || {
+        let task = through_store_outage(tolerance, "read a task's outbox", || {
             self.repo.get::<SyncTask>(tenant, &id)
         })
-        .await?
-        else {
-            return Ok(0);
-        };
-        let outbox = task.doc.outbox;
+        .await?;
+        match task {
+            Some(task) => self.publish_outbox(&task.doc).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Publishes the outbox of `task` as just written or read (confirmed by
+    /// the broker), then removes exactly those entries. Returns how many.
+    pub(super) async fn publish_outbox(&self, task: &SyncTask) -> Result<usize, RunError> {
+        let outbox = &task.outbox;
         if outbox.is_empty() {
             return Ok(0);
         }
+        let (tenant, id) = (task.tenant_id, task.task_id.to_string());
+        let tolerance = self.settings.outage_tolerance;
         let events: Vec<OutboundEvent> = outbox
             .iter()
             .filter_map(|pending| {

@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use uuid::Uuid;
-
 use super::{RunError, SyncEngine, limits::SlotLease, outage::through_store_outage};
 use crate::domain::{
     Integration, SyncExecution, SyncTask, TaskStatus,
@@ -110,8 +108,15 @@ impl SyncEngine {
             }
             Err(e) => Err(e),
         };
-        self.finish(task, execution, metadata, &entities, outcome, &run_lease)
-            .await;
+        self.finish(
+            task,
+            execution,
+            metadata,
+            &entities,
+            outcome,
+            Some(&run_lease),
+        )
+        .await;
     }
 
     /// The execution a dead run left, so the resumed run keeps its
@@ -186,7 +191,7 @@ impl SyncEngine {
         }
         metrics::counter!("sync_runs_started_total", "direction" => task.direction.as_str())
             .increment(1);
-        self.drain_outbox(task.tenant_id, task.task_id).await?;
+        self.publish_outbox(&claimed).await?;
         tracing::info!(attempt = claimed.attempts, "sync started");
         Ok(claimed)
     }
@@ -196,10 +201,7 @@ impl SyncEngine {
     pub(in crate::engine) async fn abandon(&self, task: SyncTask, why: String) {
         let execution = self.execution_of(&task).await;
         let metadata = metadata_of(&task, &execution);
-        let lease = task.run_lease.clone().unwrap_or(RunLease {
-            slot_id: String::new(),
-            holder: Uuid::nil(),
-        });
+        let lease = task.run_lease.clone();
         let entities = task.entity_type.clone().into_iter().collect::<Vec<_>>();
         self.finish(
             task,
@@ -207,7 +209,7 @@ impl SyncEngine {
             metadata,
             &entities,
             Err(RunError::NotResumable(why)),
-            &lease,
+            lease.as_ref(),
         )
         .await;
     }
@@ -219,7 +221,7 @@ impl SyncEngine {
         metadata: EventMetadata,
         entities: &[String],
         outcome: Result<InboundOutcome, RunError>,
-        run_lease: &RunLease,
+        run_lease: Option<&RunLease>,
     ) {
         let now = time::now();
         let (status, result, error) = match outcome {
@@ -270,7 +272,7 @@ impl SyncEngine {
                 task.task_id,
                 std::slice::from_ref(&event),
                 |t| {
-                    if t.run_lease.is_some() && t.run_lease.as_ref() != Some(run_lease) {
+                    if t.run_lease.is_some() && t.run_lease.as_ref() != run_lease {
                         // Taken for dead and resumed elsewhere: that run records the end.
                         return false;
                     }
@@ -287,10 +289,10 @@ impl SyncEngine {
             )
             .await;
         match recorded {
-            Ok(Some(_)) => {
+            Ok(Some(ended)) => {
                 metrics::counter!("sync_runs_ended_total", "status" => status.as_str())
                     .increment(1);
-                match self.drain_outbox(task.tenant_id, task.task_id).await {
+                match self.publish_outbox(&ended).await {
                     Ok(_) => self.settle(task.tenant_id, task.task_id).await,
                     Err(e) => tracing::error!(
                         error = %e,
