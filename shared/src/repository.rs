@@ -20,6 +20,10 @@ const MAX_UPDATE_ATTEMPTS: usize = 16;
 /// A domain type stored as one document.
 pub trait Document: Serialize + DeserializeOwned + Send + Sync {
     const COLLECTION: Collection;
+    /// The type's own JSON already carries `id` and `tenantId` (equal to
+    /// [`document_id`](Self::document_id) and [`partition`](Self::partition)),
+    /// so it is stored as serialised, without a detour through a `Value`.
+    const SELF_ADDRESSED: bool = false;
     fn document_id(&self) -> String;
     fn partition(&self) -> TenantId;
 }
@@ -45,8 +49,27 @@ documents! {
     SyncConflict => Collection::Conflicts, conflict_id;
     Webhook => Collection::Webhooks, webhook_id;
     crate::domain::webhook::WebhookDelivery => Collection::Deliveries, delivery_id;
-    RecordState => Collection::SyncState, id;
-    EntityCursor => Collection::SyncState, id;
+}
+
+/// Per-record state and cursors: serialised with their own `id` and `tenantId`.
+macro_rules! self_addressed_documents {
+    ($($type:ty => $collection:expr;)*) => {$(
+        impl Document for $type {
+            const COLLECTION: Collection = $collection;
+            const SELF_ADDRESSED: bool = true;
+            fn document_id(&self) -> String {
+                self.id.clone()
+            }
+            fn partition(&self) -> TenantId {
+                self.tenant_id
+            }
+        }
+    )*};
+}
+
+self_addressed_documents! {
+    RecordState => Collection::SyncState;
+    EntityCursor => Collection::SyncState;
 }
 
 /// One page of typed documents.
@@ -94,10 +117,10 @@ impl Repository {
         tenant: TenantId,
         id: &str,
     ) -> Result<Option<Versioned<T>>, StoreError> {
-        let Some(stored) = self.store.read(T::COLLECTION, tenant, id).await? else {
+        let Some(stored) = self.store.read_text(T::COLLECTION, tenant, id).await? else {
             return Ok(None);
         };
-        let doc = parse_document(stored.body)?;
+        let doc = parse_text(&stored.body)?;
         Ok(Some(Versioned {
             doc,
             etag: stored.etag,
@@ -134,10 +157,10 @@ impl Repository {
         ids: &[String],
     ) -> Result<Vec<T>, StoreError> {
         self.store
-            .read_many(T::COLLECTION, tenant, ids)
+            .read_many_text(T::COLLECTION, tenant, ids)
             .await?
-            .into_iter()
-            .map(|d| parse_document(d.body))
+            .iter()
+            .map(|d| parse_text(&d.body))
             .collect()
     }
 
@@ -147,6 +170,24 @@ impl Repository {
         tenant: TenantId,
         docs: &[T],
     ) -> Result<(), StoreError> {
+        if T::SELF_ADDRESSED {
+            let texts = docs
+                .iter()
+                .map(|d| {
+                    // Sized up front: states are mostly their snapshot.
+                    let mut text = Vec::with_capacity(2048);
+                    serde_json::to_writer(&mut text, d)
+                        .map_err(|e| StoreError::Unexpected(e.into()))?;
+                    let text =
+                        String::from_utf8(text).map_err(|e| StoreError::Unexpected(e.into()))?;
+                    Ok::<_, StoreError>((d.document_id(), text))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return self
+                .store
+                .upsert_many_text(T::COLLECTION, tenant, texts)
+                .await;
+        }
         let bodies = docs
             .iter()
             .map(|d| {
@@ -229,6 +270,16 @@ fn parse_document<T: Document>(body: Value) -> Result<T, StoreError> {
     })
 }
 
+/// [`parse_document`] from the stored JSON text, without a `Value` in between.
+fn parse_text<T: Document>(body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|e| {
+        StoreError::Unexpected(anyhow::Error::new(e).context(format!(
+            "a stored {} document does not parse",
+            T::COLLECTION.key()
+        )))
+    })
+}
+
 /// The stored body is the domain JSON plus the `id` and `tenantId` a document
 /// store needs for addressing and partitioning.
 fn to_body<T: Document>(doc: &T, id: &str) -> Result<Value, StoreError> {
@@ -256,6 +307,32 @@ mod tests {
 
     fn task(tenant: TenantId) -> SyncTask {
         SyncTask::new_pending(tenant, "int".into(), Direction::Inbound, None, None, None)
+    }
+
+    #[tokio::test]
+    async fn self_addressed_documents_carry_their_id_and_partition() {
+        let tenant = TenantId::new_v4();
+        let cursor = EntityCursor::new(tenant, "int", "contact");
+        let body = serde_json::to_value(&cursor).unwrap();
+        assert_eq!(body["id"], cursor.document_id());
+        assert_eq!(body["tenantId"], tenant.to_string());
+        // Written as text, read back as text and as a value alike.
+        let (repo, _dir) = repo();
+        repo.upsert_many(tenant, std::slice::from_ref(&cursor))
+            .await
+            .unwrap();
+        let by_text = repo
+            .get_many::<EntityCursor>(tenant, std::slice::from_ref(&cursor.id))
+            .await
+            .unwrap();
+        assert_eq!(by_text, vec![cursor.clone()]);
+        let stored = repo
+            .store()
+            .read(Collection::SyncState, tenant, &cursor.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.body, body);
     }
 
     #[tokio::test]

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, value::RawValue};
 use uuid::Uuid;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use super::TenantId;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordState {
     pub id: String,
@@ -24,7 +24,11 @@ pub struct RecordState {
     pub integration_id: String,
     pub entity_type: String,
     pub external_id: String,
-    pub content_hash: String,
+    /// Hash of the content without volatile fields, in canonical key order.
+    /// Computed only when it is first needed (bytes that differ from the
+    /// last read): a first sight stores the provider's bytes and their hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
     /// Hash of the provider's bytes exactly as last received: when the next
     /// read is byte-identical the record is unchanged without parsing it.
     /// Absent when the snapshot did not come verbatim from the provider.
@@ -32,8 +36,10 @@ pub struct RecordState {
     pub raw_hash: Option<String>,
     #[serde(with = "super::time")]
     pub modified_at: DateTime<Utc>,
-    /// The record as last synced; the base of a three-way merge.
-    pub snapshot: Value,
+    /// The record as last synced, as JSON text; the base of a three-way merge
+    /// (see [`snapshot_value`](Self::snapshot_value)). Kept as text so
+    /// reading and writing a state never builds a JSON tree of the record.
+    pub snapshot: Box<RawValue>,
     pub deleted: bool,
     #[serde(with = "super::time")]
     pub synced_at: DateTime<Utc>,
@@ -48,11 +54,60 @@ pub struct RecordState {
 }
 
 impl RecordState {
+    /// `rec-<scope>-e<external id>`: a hash of (integration, entity type),
+    /// then the external id with every byte a document id may not hold (or
+    /// that is not plainly printable) escaped as `~xx`. States of one entity
+    /// type thus sit together in the order of the provider's ids, and a
+    /// store's index grows at its end while a provider hands out ids in
+    /// order (hashed ids made every insert touch a random index page). Ids
+    /// too long to embed are hashed: `rec-<scope>-h<hash>`.
     pub fn document_id(integration_id: &str, entity_type: &str, external_id: &str) -> String {
-        // Hashed: external ids may hold characters a document id may not.
-        let key = format!("{integration_id}\u{1f}{entity_type}\u{1f}{external_id}");
-        format!("rec-{:032x}", xxh3_128(key.as_bytes()))
+        const EMBEDDED_MAX: usize = 200;
+        let mut scope = Xxh3::new();
+        scope.update(integration_id.as_bytes());
+        scope.update(b"\x1f");
+        scope.update(entity_type.as_bytes());
+        let mut id = String::with_capacity(22 + external_id.len());
+        id.push_str("rec-");
+        id.push_str(&hex::encode(scope.digest().to_be_bytes()));
+        id.push_str("-e");
+        for byte in external_id.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+                id.push(char::from(byte));
+            } else {
+                id.push('~');
+                id.push(char::from(HEX[usize::from(byte >> 4)]));
+                id.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
+            if id.len() > EMBEDDED_MAX {
+                id.truncate(21);
+                id.push('h');
+                id.push_str(&hex::encode(xxh3_128(external_id.as_bytes()).to_be_bytes()));
+                break;
+            }
+        }
+        id
     }
+
+    /// The snapshot as a JSON value without the provider's volatile fields.
+    pub fn snapshot_value(&self, volatile_fields: &[&str]) -> Value {
+        canonical(&self.snapshot, volatile_fields)
+    }
+
+    /// The stored content hash, or the one of the snapshot.
+    pub fn content_hash_of(&self, volatile_fields: &[&str]) -> String {
+        match &self.content_hash {
+            Some(hash) => hash.clone(),
+            None => hash_value(&self.snapshot_value(volatile_fields)),
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A JSON value as text (for [`RecordState::snapshot`]).
+pub fn raw_json(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value serialises")
 }
 
 /// Where inbound syncs of one entity type of one integration stand.
@@ -120,25 +175,31 @@ pub type CursorsReached = BTreeMap<String, String>;
 /// our own write coming back, does not count as a change. Keys are compared
 /// in sorted order, so the provider's key order does not matter either.
 pub fn content_hash(raw: &RawValue, volatile_fields: &[&str]) -> (String, Value) {
+    let value = canonical(raw, volatile_fields);
+    (hash_value(&value), value)
+}
+
+/// The record without its volatile fields (keys in sorted order).
+fn canonical(raw: &RawValue, volatile_fields: &[&str]) -> Value {
     let mut value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
     for field in volatile_fields {
         remove_path(&mut value, field);
     }
-    (hash_value(&value), value)
+    value
 }
 
 /// Hash of the provider's bytes as they are (see [`RecordState::raw_hash`]).
 /// Equal bytes mean equal content, so this can only confirm "unchanged";
 /// different bytes are then compared by [`content_hash`].
 pub fn raw_hash(raw: &RawValue) -> String {
-    format!("{:032x}", xxh3_128(raw.get().as_bytes()))
+    hex::encode(xxh3_128(raw.get().as_bytes()).to_be_bytes())
 }
 
 /// Hash of a canonical record (as [`content_hash`] returns it).
 pub fn hash_value(value: &Value) -> String {
     // serde_json's Map is ordered by key (no preserve_order), so this text is canonical.
     let canonical = serde_json::to_vec(value).expect("a JSON value serialises");
-    format!("{:032x}", xxh3_128(&canonical))
+    hex::encode(xxh3_128(&canonical).to_be_bytes())
 }
 
 /// Removes `a.b.c` from nested objects; missing paths are ignored.
@@ -216,10 +277,74 @@ mod tests {
     }
 
     #[test]
-    fn document_ids_are_short_safe_and_distinct() {
+    fn document_ids_are_safe_distinct_and_ordered_like_the_external_ids() {
+        let safe = |id: &str| {
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+        };
         let a = RecordState::document_id("int", "opportunity", "006/with#odd?chars");
         let b = RecordState::document_id("int", "opportunity", "006/with#odd?chars2");
+        let c = RecordState::document_id("int", "opportunity", "006~with~odd~chars");
+        assert!(safe(&a) && safe(&b) && safe(&c), "{a} {b} {c}");
         assert_ne!(a, b);
-        assert!(a.len() < 64 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_ne!(a, c, "the escape character is escaped itself");
+        // One scope per (integration, entity type), ids in the provider's order.
+        let first = RecordState::document_id("int", "contact", "CON-000000001");
+        let second = RecordState::document_id("int", "contact", "CON-000000002");
+        assert!(first < second);
+        assert_eq!(first[..21], second[..21]);
+        assert_ne!(
+            first[..21],
+            RecordState::document_id("int", "account", "CON-000000001")[..21]
+        );
+        assert_ne!(
+            first[..21],
+            RecordState::document_id("int2", "contact", "CON-000000001")[..21]
+        );
+        // Very long ids are hashed, and still distinct and safe.
+        let long = "x/".repeat(200);
+        let hashed = RecordState::document_id("int", "contact", &long);
+        let other = RecordState::document_id("int", "contact", &format!("{long}y"));
+        assert!(hashed.len() < 64 && safe(&hashed), "{hashed}");
+        assert_ne!(hashed, other);
+        assert_eq!(&hashed[21..22], "h");
+    }
+
+    #[test]
+    fn states_written_as_text_read_back_from_text_and_from_a_value() {
+        let state = RecordState {
+            id: RecordState::document_id("int", "contact", "C-1"),
+            tenant_id: Uuid::nil(),
+            integration_id: "int".into(),
+            entity_type: "contact".into(),
+            external_id: "C-1".into(),
+            content_hash: None,
+            raw_hash: Some("r".into()),
+            modified_at: super::super::time::now(),
+            snapshot: raw(r#"{"Id":"C-1","LastModifiedDate":"x","Name":"n"}"#),
+            deleted: false,
+            synced_at: super::super::time::now(),
+            last_task_id: Uuid::nil(),
+            shard_id: None,
+            last_correlation_id: None,
+        };
+        let text = serde_json::to_string(&state).unwrap();
+        let from_text: RecordState = serde_json::from_str(&text).unwrap();
+        let from_value: RecordState =
+            serde_json::from_value(serde_json::from_str::<Value>(&text).unwrap()).unwrap();
+        assert_eq!(from_text.snapshot.get(), state.snapshot.get());
+        assert_eq!(
+            from_value.snapshot_value(&[]),
+            state.snapshot_value(&[]),
+            "a store answering with a JSON value reads back the same snapshot"
+        );
+        assert_eq!(
+            state.snapshot_value(&["LastModifiedDate"]),
+            serde_json::json!({"Id": "C-1", "Name": "n"})
+        );
+        assert_eq!(
+            state.content_hash_of(&["LastModifiedDate"]),
+            content_hash(&raw(r#"{"Name":"n","Id":"C-1"}"#), &[]).0
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::{
         events::{ConflictDetected, DataSynced, EventMetadata, ShardUpdated, types},
         merge::{Fields, MergeOutcome, change_set, three_way},
         shard::Shard,
-        sync_state::{RecordState, content_hash, hash_value},
+        sync_state::{RecordState, content_hash, hash_value, raw_json},
         time,
     },
     ports::{
@@ -173,9 +173,10 @@ impl SyncEngine {
         }
         let (_, remote_record) = content_hash(&remote.raw, provider.volatile_fields());
         let source = provider.fields_of(&remote_record);
-        let base = state
-            .filter(|s| !s.deleted)
-            .map_or_else(|| source.clone(), |s| provider.fields_of(&s.snapshot));
+        let base = state.filter(|s| !s.deleted).map_or_else(
+            || source.clone(),
+            |s| provider.fields_of(&s.snapshot_value(provider.volatile_fields())),
+        );
         // Only fields the external system has: the shard's platform-only fields stay home.
         let target: Fields = shard
             .data
@@ -253,10 +254,10 @@ impl SyncEngine {
                 integration_id: integration.id.clone(),
                 entity_type: entity.to_owned(),
                 external_id: external_id.to_owned(),
-                content_hash: hash_value(&snapshot),
+                content_hash: Some(hash_value(&snapshot)),
                 raw_hash: None,
                 modified_at,
-                snapshot: snapshot.clone(),
+                snapshot: raw_json(&snapshot),
                 deleted: false,
                 synced_at: time::now(),
                 last_task_id: state.map_or_else(uuid::Uuid::nil, |s| s.last_task_id),

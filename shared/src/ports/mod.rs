@@ -13,5 +13,6 @@ pub use provider::{
     PageRequest, Provider, ProviderError, ProviderRegistry, PushRequest, RecordPage,
 };
 pub use store::{
-    Collection, DocumentStore, ETag, Filter, FilterOp, Query, QueryPage, StoreError, StoredDocument,
+    Collection, DocumentStore, ETag, Filter, FilterOp, Query, QueryPage, StoreError,
+    StoredDocument, TextDocument,
 };

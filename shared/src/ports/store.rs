@@ -68,6 +68,14 @@ pub struct StoredDocument {
     pub body: Value,
 }
 
+/// A document as JSON text (see [`DocumentStore::read_many_text`]).
+#[derive(Debug, Clone)]
+pub struct TextDocument {
+    pub id: String,
+    pub etag: ETag,
+    pub body: String,
+}
+
 /// A filter on a top-level field of the documents. Field names come from code,
 /// never from callers; values are always bound as parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +216,69 @@ pub trait DocumentStore: Send + Sync + 'static {
         tenant: TenantId,
         documents: Vec<(String, Value)>,
     ) -> Result<(), StoreError>;
+
+    /// [`read_many`](Self::read_many) answering with the bodies' JSON text, so
+    /// a caller can parse them straight into its own types. Hot paths (the
+    /// per-record state of a sync) use this; a store that keeps text
+    /// overrides it and skips building a [`Value`] tree per document.
+    async fn read_many_text(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Vec<TextDocument>, StoreError> {
+        self.read_many(collection, tenant, ids)
+            .await?
+            .into_iter()
+            .map(|d| {
+                Ok(TextDocument {
+                    id: d.id,
+                    etag: d.etag,
+                    body: serde_json::to_string(&d.body)
+                        .map_err(|e| StoreError::Unexpected(e.into()))?,
+                })
+            })
+            .collect()
+    }
+
+    /// [`read`](Self::read) answering with the body's JSON text.
+    async fn read_text(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<TextDocument>, StoreError> {
+        self.read(collection, tenant, id)
+            .await?
+            .map(|d| {
+                Ok(TextDocument {
+                    id: d.id,
+                    etag: d.etag,
+                    body: serde_json::to_string(&d.body)
+                        .map_err(|e| StoreError::Unexpected(e.into()))?,
+                })
+            })
+            .transpose()
+    }
+
+    /// [`upsert_many`](Self::upsert_many) taking (id, JSON text) pairs, each
+    /// an object already carrying its `id` and `tenantId`.
+    async fn upsert_many_text(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        documents: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        let documents = documents
+            .into_iter()
+            .map(|(id, text)| {
+                let body =
+                    serde_json::from_str(&text).map_err(|e| StoreError::Unexpected(e.into()))?;
+                Ok((id, body))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.upsert_many(collection, tenant, documents).await
+    }
 
     /// Deletes, optionally only if the ETag still matches. Missing is `NotFound`.
     async fn delete(

@@ -6,7 +6,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
 };
 
 use async_trait::async_trait;
@@ -18,7 +21,7 @@ use crate::{
     domain::TenantId,
     ports::store::{
         Collection, DocumentStore, ETag, FilterOp, Query, QueryPage, StoreError, StoredDocument,
-        is_safe_field,
+        TextDocument, is_safe_field,
     },
 };
 
@@ -37,9 +40,17 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
 ";
 
+/// Connections that only read. In WAL mode a reader sees the last commit and
+/// neither waits for the writer nor holds it up, so a sync reads the next
+/// page's states while the previous page's are being written, and API reads
+/// do not queue behind a sync's writes.
+const READERS: usize = 2;
+
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<[Mutex<Connection>]>,
+    next_reader: Arc<AtomicUsize>,
     path: PathBuf,
 }
 
@@ -58,19 +69,28 @@ impl SqliteStore {
 
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let path = path.into();
-        let conn = Connection::open(&path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let writer = connect(&path)?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
             .map_err(unexpected)?;
         // WAL with NORMAL sync survives process crashes (not power loss), which is
         // what the embedded mode promises.
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
             .map_err(unexpected)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        // Checkpoint every ~16 MiB of WAL rather than every 4 MiB: a page
+        // written by several commits in between is copied back once.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 4096)
             .map_err(unexpected)?;
-        conn.execute_batch(SCHEMA).map_err(unexpected)?;
+        writer.execute_batch(SCHEMA).map_err(unexpected)?;
+        let readers = (0..READERS)
+            .map(|_| connect(&path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: readers.into(),
+            next_reader: Arc::new(AtomicUsize::new(0)),
             path,
         })
     }
@@ -79,12 +99,13 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Runs `f` on the writing connection, on a blocking thread.
     async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let conn = self.writer.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
@@ -93,6 +114,75 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("store task failed: {e}")))?
+    }
+
+    /// Runs `f` on one of the reading connections, on a blocking thread.
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let first = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            // A free reader if there is one, else wait for the next in turn.
+            let free = (0..readers.len())
+                .find_map(|i| readers[(first + i) % readers.len()].try_lock().ok());
+            let mut guard = match free {
+                Some(guard) => guard,
+                None => readers[first % readers.len()]
+                    .lock()
+                    .map_err(|_| StoreError::Unavailable("store connection poisoned".into()))?,
+            };
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("store task failed: {e}")))?
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(unexpected)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// (id, etag, body) of the documents found among `ids`.
+    async fn read_rows(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let ids = ids.to_vec();
+        self.with_reader(move |conn| {
+            let mut found = Vec::with_capacity(ids.len());
+            // SQLite binds at most 32766 parameters; stay far below.
+            for chunk in ids.chunks(500) {
+                let placeholders = vec!["?"; chunk.len()].join(",");
+                let sql = format!(
+                    "SELECT id, etag, body FROM docs
+                     WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
+                );
+                let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
+                let params = [collection.key().to_owned(), tenant.to_string()]
+                    .into_iter()
+                    .chain(chunk.iter().cloned());
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(params), |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
+                    .map_err(unexpected)?;
+                for row in rows {
+                    found.push(row.map_err(unexpected)?);
+                }
+            }
+            Ok(found)
+        })
+        .await
     }
 }
 
@@ -107,17 +197,27 @@ fn current_etag(
     tenant: TenantId,
     id: &str,
 ) -> Result<Option<String>, StoreError> {
-    tx.query_row(
-        "SELECT etag FROM docs WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
-        params![collection.key(), tenant.to_string(), id],
-        |row| row.get(0),
-    )
-    .optional()
-    .map_err(unexpected)
+    tx.prepare_cached("SELECT etag FROM docs WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3")
+        .map_err(unexpected)?
+        .query_row(params![collection.key(), tenant.to_string(), id], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(unexpected)
 }
 
+/// A fresh ETag: this process's random prefix and a counter. Unique across
+/// processes sharing the file, and far cheaper than a random UUID per write
+/// (which asks the kernel for randomness every time).
 fn new_etag() -> String {
-    Uuid::new_v4().simple().to_string()
+    static PREFIX: std::sync::LazyLock<u64> =
+        std::sync::LazyLock::new(|| Uuid::new_v4().as_u64_pair().0);
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:016x}{:016x}",
+        *PREFIX,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn encode(body: &Value) -> Result<String, StoreError> {
@@ -157,26 +257,44 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         id: &str,
     ) -> Result<Option<StoredDocument>, StoreError> {
-        let id = id.to_owned();
-        self.with_conn(move |conn| {
-            let row: Option<(String, String)> = conn
-                .query_row(
-                    "SELECT etag, body FROM docs
-                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
-                    params![collection.key(), tenant.to_string(), id],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(unexpected)?;
-            row.map(|(etag, body)| {
+        self.read_text(collection, tenant, id)
+            .await?
+            .map(|d| {
                 Ok(StoredDocument {
-                    id,
-                    etag: ETag(etag),
-                    body: serde_json::from_str(&body)
+                    id: d.id,
+                    etag: d.etag,
+                    body: serde_json::from_str(&d.body)
                         .map_err(|e| StoreError::Unexpected(e.into()))?,
                 })
             })
             .transpose()
+    }
+
+    async fn read_text(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        id: &str,
+    ) -> Result<Option<TextDocument>, StoreError> {
+        let id = id.to_owned();
+        self.with_reader(move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT etag, body FROM docs
+                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                )
+                .map_err(unexpected)?;
+            let row: Option<(String, String)> = statement
+                .query_row(params![collection.key(), tenant.to_string(), id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+                .map_err(unexpected)?;
+            Ok(row.map(|(etag, body)| TextDocument {
+                id,
+                etag: ETag(etag),
+                body,
+            }))
         })
         .await
     }
@@ -201,11 +319,18 @@ impl DocumentStore for SqliteStore {
                 }
                 Some(_) => {}
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE docs SET etag = ?4, body = ?5
                  WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
-                params![collection.key(), tenant.to_string(), id, etag, body],
             )
+            .map_err(unexpected)?
+            .execute(params![
+                collection.key(),
+                tenant.to_string(),
+                id,
+                etag,
+                body
+            ])
             .map_err(unexpected)?;
             tx.commit().map_err(unexpected)?;
             Ok(ETag(etag))
@@ -223,13 +348,20 @@ impl DocumentStore for SqliteStore {
         let (id, body) = (id.to_owned(), encode(&body)?);
         self.with_conn(move |conn| {
             let etag = new_etag();
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO docs (collection, tenant_id, id, etag, body)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (collection, tenant_id, id)
                  DO UPDATE SET etag = excluded.etag, body = excluded.body",
-                params![collection.key(), tenant.to_string(), id, etag, body],
             )
+            .map_err(unexpected)?
+            .execute(params![
+                collection.key(),
+                tenant.to_string(),
+                id,
+                etag,
+                body
+            ])
             .map_err(unexpected)?;
             Ok(ETag(etag))
         })
@@ -242,43 +374,36 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Vec<StoredDocument>, StoreError> {
-        let ids = ids.to_vec();
-        self.with_conn(move |conn| {
-            let mut found = Vec::with_capacity(ids.len());
-            // SQLite binds at most 32766 parameters; stay far below.
-            for chunk in ids.chunks(500) {
-                let placeholders = vec!["?"; chunk.len()].join(",");
-                let sql = format!(
-                    "SELECT id, etag, body FROM docs
-                     WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
-                );
-                let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
-                let params = [collection.key().to_owned(), tenant.to_string()]
-                    .into_iter()
-                    .chain(chunk.iter().cloned());
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(params), |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                        ))
-                    })
-                    .map_err(unexpected)?;
-                for row in rows {
-                    let (id, etag, body) = row.map_err(unexpected)?;
-                    let body = serde_json::from_str(&body)
-                        .map_err(|e| StoreError::Unexpected(e.into()))?;
-                    found.push(StoredDocument {
-                        id,
-                        etag: ETag(etag),
-                        body,
-                    });
-                }
-            }
-            Ok(found)
-        })
-        .await
+        self.read_rows(collection, tenant, ids)
+            .await?
+            .into_iter()
+            .map(|(id, etag, body)| {
+                Ok(StoredDocument {
+                    id,
+                    etag: ETag(etag),
+                    body: serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Unexpected(e.into()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn read_many_text(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        ids: &[String],
+    ) -> Result<Vec<TextDocument>, StoreError> {
+        Ok(self
+            .read_rows(collection, tenant, ids)
+            .await?
+            .into_iter()
+            .map(|(id, etag, body)| TextDocument {
+                id,
+                etag: ETag(etag),
+                body,
+            })
+            .collect())
     }
 
     async fn upsert_many(
@@ -287,13 +412,22 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         documents: Vec<(String, Value)>,
     ) -> Result<(), StoreError> {
-        if documents.is_empty() {
-            return Ok(());
-        }
         let encoded = documents
             .into_iter()
             .map(|(id, body)| encode(&body).map(|body| (id, body)))
             .collect::<Result<Vec<_>, _>>()?;
+        self.upsert_many_text(collection, tenant, encoded).await
+    }
+
+    async fn upsert_many_text(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        documents: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
         self.with_conn(move |conn| {
             // One transaction: one disk sync for the whole batch.
             let tx = conn.transaction().map_err(unexpected)?;
@@ -307,7 +441,7 @@ impl DocumentStore for SqliteStore {
                     )
                     .map_err(unexpected)?;
                 let tenant = tenant.to_string();
-                for (id, body) in &encoded {
+                for (id, body) in &documents {
                     statement
                         .execute(params![collection.key(), tenant, id, new_etag(), body])
                         .map_err(unexpected)?;
@@ -356,7 +490,7 @@ impl DocumentStore for SqliteStore {
     ) -> Result<QueryPage, StoreError> {
         let (sql, params) = build_query(collection, tenant, query, max_items, continuation)?;
         let order_by = query.order_by;
-        self.with_conn(move |conn| {
+        self.with_reader(move |conn| {
             let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
             let rows = statement
                 .query_map(rusqlite::params_from_iter(params.iter()), |row| {
@@ -394,7 +528,7 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         })

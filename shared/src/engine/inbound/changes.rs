@@ -31,7 +31,7 @@ pub fn classify(
     volatile: &[&str],
     key: &StateKey,
 ) -> Change {
-    let state = |hash: String, raw_hash, snapshot, deleted| RecordState {
+    let state = |hash: Option<String>, raw_hash, snapshot, deleted| RecordState {
         id: RecordState::document_id(key.integration_id, &record.entity_type, &record.external_id),
         tenant_id: key.tenant,
         integration_id: key.integration_id.to_owned(),
@@ -58,23 +58,27 @@ pub fn classify(
             _ => Change::AlreadyGone,
         };
     }
-    // The cheap check first: the same bytes as last time (a quiet re-sync).
     let bytes = raw_hash(&record.raw);
-    if known.is_some_and(|live| !live.deleted && live.raw_hash.as_ref() == Some(&bytes)) {
+    let Some(live) = known.filter(|k| !k.deleted) else {
+        // A first sight: the provider's bytes are the snapshot; its content
+        // hash waits until a later read differs (most records never change).
+        return Change::Changed(
+            ChangeKind::Created,
+            state(None, Some(bytes), record.raw.clone(), false),
+        );
+    };
+    // The cheap check first: the same bytes as last time (a quiet re-sync).
+    if live.raw_hash.as_ref() == Some(&bytes) {
         return Change::Unchanged;
     }
-    let (hash, snapshot) = content_hash(&record.raw, volatile);
-    match known {
-        Some(live) if !live.deleted && live.content_hash == hash => Change::Unchanged,
-        Some(live) if !live.deleted => Change::Changed(
-            ChangeKind::Updated,
-            state(hash, Some(bytes), snapshot, false),
-        ),
-        _ => Change::Changed(
-            ChangeKind::Created,
-            state(hash, Some(bytes), snapshot, false),
-        ),
+    let (hash, _) = content_hash(&record.raw, volatile);
+    if live.content_hash_of(volatile) == hash {
+        return Change::Unchanged;
     }
+    Change::Changed(
+        ChangeKind::Updated,
+        state(Some(hash), Some(bytes), record.raw.clone(), false),
+    )
 }
 
 #[cfg(test)]
@@ -113,7 +117,7 @@ mod tests {
     fn identical_bytes_are_unchanged_without_hashing_the_content() {
         let mut state = known(r#"{"Id":"A-1","Name":"x"}"#);
         // Were the content hashed, this stored hash would not match.
-        state.content_hash = "not-the-content-hash".into();
+        state.content_hash = Some("not-the-content-hash".into());
         let change = classify(
             &record(r#"{"Id":"A-1","Name":"x"}"#),
             Some(&state),
@@ -121,6 +125,37 @@ mod tests {
             &key(),
         );
         assert!(matches!(change, Change::Unchanged));
+    }
+
+    #[test]
+    fn a_first_sight_keeps_the_providers_bytes_and_defers_the_content_hash() {
+        let text = r#"{"Id":"A-1","LastModifiedDate":"2026-01-01","Name":"x"}"#;
+        let state = known(text);
+        assert_eq!(state.snapshot.get(), text, "stored verbatim");
+        assert!(state.content_hash.is_none(), "not hashed until needed");
+        // Only a volatile field moved: the content, hashed now, is the same.
+        let change = classify(
+            &record(r#"{"Id":"A-1","LastModifiedDate":"2026-02-02","Name":"x"}"#),
+            Some(&state),
+            &["LastModifiedDate"],
+            &key(),
+        );
+        assert!(matches!(change, Change::Unchanged));
+        let change = classify(
+            &record(r#"{"Id":"A-1","LastModifiedDate":"2026-02-02","Name":"y"}"#),
+            Some(&state),
+            &["LastModifiedDate"],
+            &key(),
+        );
+        match change {
+            Change::Changed(ChangeKind::Updated, next) => {
+                assert!(
+                    next.content_hash.is_some(),
+                    "an update stores the hash it computed"
+                )
+            }
+            _ => panic!("an edit is an update"),
+        }
     }
 
     #[test]

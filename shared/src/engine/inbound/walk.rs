@@ -24,7 +24,7 @@ use crate::{
         events::EventMetadata,
         merge::{Fields, change_set, three_way},
         record::{ChangeKind, ChangedRecord},
-        sync_state::{CursorPosition, EntityCursor, RecordState, hash_value},
+        sync_state::{CursorPosition, EntityCursor, RecordState, hash_value, raw_json},
         time,
     },
     engine::outbound::NEVER_MERGED,
@@ -32,7 +32,8 @@ use crate::{
         RunError, SyncEngine,
         publisher::{Outgoing, PublishContext, RecordPublisher},
     },
-    ports::{PageRequest, Provider, ProviderError, PushRequest, RecordPage},
+    ports::{PageRequest, Provider, ProviderError, PushRequest, RecordPage, StoreError},
+    repository::Repository,
 };
 
 /// What a completed run reached.
@@ -59,6 +60,17 @@ struct Walk<'a> {
     reached: BTreeMap<String, CursorPosition>,
     deleted_in_run: HashMap<String, u64>,
     budget_used: u64,
+    /// The previous page's states, cursors and progress being written while
+    /// this page is read and published; at most one page at a time.
+    writing: Option<PageWrite>,
+}
+
+/// States of a page whose write is under way, by document id, so the next
+/// page classifies against them rather than a store that may not have them yet.
+struct PageWrite {
+    states: Arc<Vec<RecordState>>,
+    by_id: HashMap<String, usize>,
+    job: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
 impl SyncEngine {
@@ -97,19 +109,42 @@ impl SyncEngine {
             reached: BTreeMap::new(),
             deleted_in_run: HashMap::new(),
             budget_used: 0,
+            writing: None,
         };
+        let walked = walk.walk(entities, signals).await;
+        // Whatever happened, the last page's write ends before the run does.
+        let settled = walk.settle().await;
+        let more_remaining = walked?;
+        settled?;
+        Ok(InboundOutcome {
+            counters: walk.counters,
+            cursors: walk
+                .reached
+                .iter()
+                .map(|(e, p)| (e.clone(), p.to_string()))
+                .collect(),
+            more_remaining,
+        })
+    }
+}
+
+impl Walk<'_> {
+    /// Reads every entity type from its cursor; whether more remain.
+    async fn walk(&mut self, entities: &[String], signals: &RunSignals) -> Result<bool, RunError> {
+        let (engine, task, integration) = (self.engine, self.task, self.integration);
+        let provider = self.provider.clone();
         let mut more_remaining = false;
         'entities: for (position, entity) in entities.iter().enumerate() {
-            let cursor = walk.load_cursor(entity).await?;
+            let cursor = self.load_cursor(entity).await?;
             let overlap =
-                chrono::Duration::from_std(self.settings.cursor_overlap).unwrap_or_default();
+                chrono::Duration::from_std(engine.settings.cursor_overlap).unwrap_or_default();
             let since = cursor.position.as_ref().map(|p| p.modified_at - overlap);
             let mut page_token = None;
             loop {
                 let request = PageRequest {
                     entity_type: entity.clone(),
                     cursor: page_token.take(),
-                    page_size: self.settings.page_size,
+                    page_size: engine.settings.page_size,
                     filters: task.filters.clone(),
                     modified_since: since,
                 };
@@ -124,12 +159,12 @@ impl SyncEngine {
                     next_cursor,
                     ..
                 } = page;
-                walk.absorb(entity, records).await?;
-                if walk.budget_used >= self.settings.max_records_per_sync {
+                self.absorb(entity, records).await?;
+                if self.budget_used >= engine.settings.max_records_per_sync {
                     more_remaining = next_cursor.is_some() || position + 1 < entities.len();
                     if more_remaining {
                         tracing::info!(
-                            budget = self.settings.max_records_per_sync,
+                            budget = engine.settings.max_records_per_sync,
                             "record budget reached; the next run continues"
                         );
                     }
@@ -141,21 +176,11 @@ impl SyncEngine {
                 }
             }
         }
-        let rest = walk.publisher.finish();
-        walk.commit(rest, Vec::new()).await?;
-        Ok(InboundOutcome {
-            counters: walk.counters,
-            cursors: walk
-                .reached
-                .iter()
-                .map(|(e, p)| (e.clone(), p.to_string()))
-                .collect(),
-            more_remaining,
-        })
+        let rest = self.publisher.finish();
+        self.commit(rest, Vec::new()).await?;
+        Ok(more_remaining)
     }
-}
 
-impl Walk<'_> {
     async fn load_cursor(&mut self, entity: &str) -> Result<EntityCursor, RunError> {
         let task = self.task;
         let id = EntityCursor::document_id(&task.integration_id, entity);
@@ -195,7 +220,7 @@ impl Walk<'_> {
         };
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
-        for record in records {
+        for (record, state_id) in records.into_iter().zip(&ids) {
             let position = CursorPosition {
                 modified_at: record.modified_at,
                 external_id: record.external_id.clone(),
@@ -214,7 +239,12 @@ impl Walk<'_> {
                 .pending
                 .get(&(entity.to_owned(), record.external_id.clone()))
                 .map(|(_, s)| s);
-            let known = held.or_else(|| stored.get(&record.external_id));
+            // Then one whose write is under way, then the store.
+            let writing = self
+                .writing
+                .as_ref()
+                .and_then(|w| w.by_id.get(state_id).map(|&i| &w.states[i]));
+            let known = held.or(writing).or_else(|| stored.get(&record.external_id));
             let change = classify(&record, known, self.volatile, &key);
             if !reread || matches!(change, Change::Changed(..) | Change::Deleted(_)) {
                 self.counters.records_processed += 1;
@@ -275,8 +305,9 @@ impl Walk<'_> {
             return Ok(Some((record, state, None)));
         };
         let provider = self.provider.clone();
-        let base_fields = provider.fields_of(&base.snapshot);
-        let source = provider.fields_of(&state.snapshot);
+        let base_fields = provider.fields_of(&base.snapshot_value(self.volatile));
+        let current = state.snapshot_value(self.volatile);
+        let source = provider.fields_of(&current);
         let changes = Some(change_set(&base_fields, &source, NEVER_MERGED));
         let shards = match (&self.engine.shards, &base.shard_id) {
             (Some(shards), Some(shard_id)) if self.integration.syncs_outbound() => {
@@ -340,14 +371,14 @@ impl Walk<'_> {
                 },
             )
             .await?;
-        let merged = provider.with_fields(&state.snapshot, &merge.to_source);
-        let raw = serde_json::value::to_raw_value(&merged)
-            .map_err(|e| RunError::Provider(ProviderError::Unexpected(e.into())))?;
+        let merged = provider.with_fields(&current, &merge.to_source);
+        let raw = raw_json(&merged);
+        let changes = change_set(&base_fields, &provider.fields_of(&merged), NEVER_MERGED);
         let state = RecordState {
-            content_hash: hash_value(&merged),
+            content_hash: Some(hash_value(&merged)),
             // What is stored is the merge, not the provider's bytes.
             raw_hash: None,
-            snapshot: merged,
+            snapshot: raw.clone(),
             modified_at: pushed.modified_at,
             ..state
         };
@@ -356,11 +387,6 @@ impl Walk<'_> {
             modified_at: pushed.modified_at,
             ..record
         };
-        let changes = change_set(
-            &base_fields,
-            &provider.fields_of(&state.snapshot),
-            NEVER_MERGED,
-        );
         Ok(Some((record, state, Some(changes))))
     }
 
@@ -387,16 +413,17 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Publishes (confirmed), then records: states, counters, cursors, progress.
+    /// Publishes (confirmed), then records states, counters, cursors and
+    /// progress. The recording runs in the background while the next page is
+    /// read and published (the store and the broker work at the same time);
+    /// the next commit waits for it first, so writes stay in page order.
     async fn commit(
         &mut self,
         outgoing: Outgoing,
         deleted: Vec<(ExternalRecord, RecordState)>,
     ) -> Result<(), RunError> {
-        let engine = self.engine;
-        let tenant = self.task.tenant_id;
         if !outgoing.events.is_empty() {
-            engine.bus.publish(&outgoing.events).await?;
+            self.engine.bus.publish(&outgoing.events).await?;
         }
         let mut states = Vec::with_capacity(outgoing.records.len() + deleted.len());
         for published in outgoing.records {
@@ -426,13 +453,45 @@ impl Walk<'_> {
             states.push(tombstone);
         }
         metrics::counter!("sync_records_published_total").increment(states.len() as u64);
-        engine.repo.upsert_many(tenant, &states).await?;
-        self.save_cursors().await?;
-        self.record_progress().await
+        self.settle().await?;
+        let states = Arc::new(states);
+        let by_id = states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
+        let record = PageRecord {
+            repo: self.engine.repo.clone(),
+            task: self.task.clone(),
+            states: states.clone(),
+            cursors: self.cursors_to_save(),
+            progress: SyncExecution {
+                counters: self.counters,
+                ..self.execution.clone()
+            },
+        };
+        self.writing = Some(PageWrite {
+            states,
+            by_id,
+            job: tokio::spawn(record.write()),
+        });
+        Ok(())
     }
 
-    /// Writes every cursor; positions move only while nothing is held back.
-    async fn save_cursors(&mut self) -> Result<(), RunError> {
+    /// Waits for the page write under way, if any.
+    async fn settle(&mut self) -> Result<(), RunError> {
+        let Some(writing) = self.writing.take() else {
+            return Ok(());
+        };
+        writing.job.await.map_err(|e| {
+            RunError::Store(StoreError::Unexpected(anyhow::anyhow!(
+                "writing a page's sync state failed: {e}"
+            )))
+        })?
+    }
+
+    /// Every cursor; positions move only while nothing is held back.
+    fn cursors_to_save(&mut self) -> Vec<EntityCursor> {
         if self.publisher.is_idle() {
             for (entity, position) in &self.reached {
                 if let Some(cursor) = self.cursors.get_mut(entity)
@@ -443,35 +502,44 @@ impl Walk<'_> {
             }
         }
         let now = time::now();
-        let cursors: Vec<EntityCursor> = self
-            .cursors
+        self.cursors
             .values()
             .cloned()
             .map(|mut c| {
                 c.updated_at = now;
                 c
             })
-            .collect();
-        Ok(self
-            .engine
-            .repo
-            .upsert_many(self.task.tenant_id, &cursors)
-            .await?)
+            .collect()
     }
+}
 
-    async fn record_progress(&mut self) -> Result<(), RunError> {
-        let snapshot = self.counters;
+/// What one committed page leaves in the store, in this order: the states of
+/// the records it published, the cursors (which never pass a record whose
+/// state is not written), the task's counters and the execution's progress.
+struct PageRecord {
+    repo: Repository,
+    task: SyncTask,
+    states: Arc<Vec<RecordState>>,
+    cursors: Vec<EntityCursor>,
+    progress: SyncExecution,
+}
+
+impl PageRecord {
+    async fn write(self) -> Result<(), RunError> {
+        let tenant = self.task.tenant_id;
+        self.repo.upsert_many(tenant, &self.states).await?;
+        self.repo.upsert_many(tenant, &self.cursors).await?;
+        let counters = self.progress.counters;
         let mut cancel_requested = false;
         let mut still_ours = true;
-        self.engine
-            .repo
-            .update::<SyncTask, _>(self.task.tenant_id, &self.task.task_id.to_string(), |t| {
+        self.repo
+            .update::<SyncTask, _>(tenant, &self.task.task_id.to_string(), |t| {
                 // A run that was taken for dead (and resumed elsewhere) stops.
                 still_ours = t.run_lease == self.task.run_lease;
                 if !still_ours {
                     return false;
                 }
-                t.counters = snapshot;
+                t.counters = counters;
                 t.updated_at = time::now();
                 cancel_requested = t.cancel_requested;
                 true
@@ -480,9 +548,7 @@ impl Walk<'_> {
         if !still_ours {
             return Err(RunError::LeaseLost);
         }
-        let mut progress = self.execution.clone();
-        progress.counters = snapshot;
-        self.engine.repo.upsert(&progress).await?;
+        self.repo.upsert(&self.progress).await?;
         if cancel_requested {
             return Err(RunError::Cancelled);
         }
