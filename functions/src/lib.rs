@@ -10,7 +10,11 @@ mod schedule;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sync_core::{app::App, config, telemetry, triggers::timers};
+use sync_core::{
+    app::{App, BrokerConnect},
+    config, telemetry,
+    triggers::timers,
+};
 
 pub use error::FunctionError;
 pub use schedule::Timer;
@@ -32,7 +36,8 @@ impl Functions {
             Err(_) => config::load_from_str(EMBEDDED_CONFIG)?,
         };
         telemetry::init(&settings.log);
-        let app = App::build(settings).await?;
+        // The broker handshake overlaps the rest of the cold start.
+        let app = App::build_with(settings, BrokerConnect::InBackground).await?;
         Ok(Functions { app: Arc::new(app) })
     }
 

@@ -74,6 +74,13 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> Result<Self, BootstrapError> {
+        Self::build_with(settings, BrokerConnect::BeforeStart).await
+    }
+
+    pub async fn build_with(
+        settings: Settings,
+        broker: BrokerConnect,
+    ) -> Result<Self, BootstrapError> {
         let instance_id = settings.instance_id.clone().unwrap_or_else(|| {
             format!(
                 "integration-sync-{}",
@@ -81,7 +88,7 @@ impl App {
             )
         });
         let store = build_store(&settings).await?;
-        let (bus, in_process_bus, rabbitmq) = build_bus(&settings).await?;
+        let (bus, in_process_bus, rabbitmq) = build_bus(&settings, broker).await?;
         let deliveries =
             DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())
                 .map_err(|e| BootstrapError::Bus(format!("webhook delivery: {e}")))?;
@@ -338,8 +345,19 @@ pub fn cosmos_options(cosmos: &CosmosSettings) -> Option<CosmosStoreOptions> {
     })
 }
 
+/// When the broker connection is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerConnect {
+    /// During the build: an unreachable broker fails the start (the container).
+    BeforeStart,
+    /// In the background: the start does not wait for the handshake, and the
+    /// first publish waits for the connection (a function's cold start).
+    InBackground,
+}
+
 async fn build_bus(
     settings: &Settings,
+    broker: BrokerConnect,
 ) -> Result<
     (
         Arc<dyn EventBus>,
@@ -351,10 +369,19 @@ async fn build_bus(
     match &settings.rabbitmq.url {
         Some(url) => {
             let outage_tolerance = Duration::from_millis(settings.recovery.outage_tolerance_ms);
-            let bus = RabbitMqBus::connect(&settings.rabbitmq, url, outage_tolerance)
-                .await
-                .map_err(|e| BootstrapError::Bus(e.to_string()))?;
-            tracing::info!(exchange = %settings.rabbitmq.exchange, "connected to RabbitMQ");
+            let bus = match broker {
+                BrokerConnect::BeforeStart => {
+                    let bus = RabbitMqBus::connect(&settings.rabbitmq, url, outage_tolerance)
+                        .await
+                        .map_err(|e| BootstrapError::Bus(e.to_string()))?;
+                    tracing::info!(exchange = %settings.rabbitmq.exchange, "connected to RabbitMQ");
+                    bus
+                }
+                BrokerConnect::InBackground => {
+                    RabbitMqBus::connect_in_background(&settings.rabbitmq, url, outage_tolerance)
+                        .map_err(|e| BootstrapError::Bus(e.to_string()))?
+                }
+            };
             Ok((Arc::new(MeteredBus::new(bus.clone())), None, Some(bus)))
         }
         None => {

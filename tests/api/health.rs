@@ -45,3 +45,42 @@ async fn ready_checks_cosmos_db_when_it_is_the_store() {
     assert_eq!(body["checks"]["store"]["status"], "up");
     app.cleanup().await;
 }
+
+/// The functions' start: the broker handshake is not waited for, and the
+/// first publish waits for the connection instead of failing.
+#[tokio::test]
+async fn a_start_that_connects_in_the_background_publishes_once_connected() {
+    use sync_core::{
+        app::{App, BrokerConnect},
+        domain::events::{EventMetadata, types},
+        ports::EventBus,
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = integration_tests::spawn::test_settings();
+    settings.storage.data_dir = data.path().display().to_string();
+    settings.storage.integrations_file =
+        format!("{}/../config/integrations.yaml", env!("CARGO_MANIFEST_DIR"));
+    let app = App::build_with(settings.clone(), BrokerConnect::InBackground)
+        .await
+        .unwrap();
+    let bus = app.rabbitmq.clone().expect("a RabbitMQ bus");
+    let event = app.events.build(
+        types::SYNC_COMPLETED,
+        uuid::Uuid::new_v4(),
+        serde_json::json!({"probe": true}),
+        &EventMetadata::default(),
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(20), bus.publish(&[event]))
+        .await
+        .expect("the publish waited for the connection, not forever")
+        .expect("confirmed once connected");
+
+    let mut malformed = settings;
+    malformed.rabbitmq.url = Some("not-a-broker-url".into());
+    assert!(
+        App::build_with(malformed, BrokerConnect::InBackground)
+            .await
+            .is_err(),
+        "a malformed URL still fails the start"
+    );
+}

@@ -77,17 +77,48 @@ impl RabbitMqBus {
         outage_tolerance: Duration,
     ) -> Result<Arc<Self>, PublishError> {
         let link = open(settings, url).await?;
-        let bus = Arc::new(RabbitMqBus {
-            url: url.to_owned(),
-            settings: settings.clone(),
-            outage_tolerance,
-            link: RwLock::new(Some(Arc::new(link))),
-            reconnecting: Mutex::new(()),
-            exchange: settings.exchange.as_str().into(),
-            dead_letter_exchange: settings.dead_letter_exchange.as_str().into(),
+        let bus = Self::assemble(settings, url, outage_tolerance, Some(Arc::new(link)));
+        tokio::spawn(supervise(Arc::downgrade(&bus)));
+        Ok(bus)
+    }
+
+    /// Starts connecting and returns at once; operations wait for the
+    /// connection as they wait out an outage. For a function's cold start,
+    /// where the handshake can overlap the rest of the start-up. Only a
+    /// malformed URL fails here.
+    pub fn connect_in_background(
+        settings: &RabbitMqSettings,
+        url: &str,
+        outage_tolerance: Duration,
+    ) -> Result<Arc<Self>, PublishError> {
+        url.parse::<lapin::uri::AMQPUri>()
+            .map_err(|e| PublishError::Unavailable(format!("invalid RabbitMQ URL: {e}")))?;
+        let bus = Self::assemble(settings, url, outage_tolerance, None);
+        let first = bus.clone();
+        tokio::spawn(async move {
+            if let Err(e) = first.current().await {
+                tracing::warn!(error = %e, "RabbitMQ is not reachable yet; retrying");
+            }
         });
         tokio::spawn(supervise(Arc::downgrade(&bus)));
         Ok(bus)
+    }
+
+    fn assemble(
+        settings: &RabbitMqSettings,
+        url: &str,
+        outage_tolerance: Duration,
+        link: Option<Arc<Link>>,
+    ) -> Arc<Self> {
+        Arc::new(RabbitMqBus {
+            url: url.to_owned(),
+            settings: settings.clone(),
+            outage_tolerance,
+            link: RwLock::new(link),
+            reconnecting: Mutex::new(()),
+            exchange: settings.exchange.as_str().into(),
+            dead_letter_exchange: settings.dead_letter_exchange.as_str().into(),
+        })
     }
 
     /// A channel of its own, for a consumer, on the live connection.

@@ -3,7 +3,11 @@
 //! refused (unless allowlisted), redirects are never followed, and response
 //! bodies are read only up to a cap.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -47,7 +51,11 @@ pub enum Attempt {
 
 #[derive(Clone)]
 pub struct Sender {
-    http: reqwest::Client,
+    /// Built on the first delivery: building a client loads and parses the
+    /// system's root certificates, which would cost every start-up (a
+    /// function's cold start above all) whether or not a webhook is sent.
+    http: Arc<OnceLock<reqwest::Client>>,
+    timeout: Duration,
     allowlist: HostAllowlist,
     max_response_bytes: usize,
 }
@@ -58,19 +66,28 @@ impl Sender {
         timeout: Duration,
         max_response_bytes: usize,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver {
-                allowlist: allowlist.clone(),
-            }))
-            .build()?;
         Ok(Sender {
-            http,
+            http: Arc::new(OnceLock::new()),
+            timeout,
             allowlist,
             max_response_bytes,
         })
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver {
+                allowlist: self.allowlist.clone(),
+            }))
+            .build()?;
+        // Two first deliveries at once may both build one; the first stays.
+        Ok(self.http.get_or_init(|| client))
     }
 
     pub async fn post(
@@ -84,8 +101,11 @@ impl Sender {
             Ok(url) => url,
             Err(why) => return Attempt::Failed(format!("the URL is no longer allowed: {why}")),
         };
-        let mut request = self
-            .http
+        let http = match self.client() {
+            Ok(http) => http,
+            Err(e) => return Attempt::Failed(format!("cannot build an HTTP client: {e}")),
+        };
+        let mut request = http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
