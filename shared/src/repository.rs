@@ -232,7 +232,13 @@ impl Repository {
         T: Document,
         F: FnMut(&mut T) -> bool + Send,
     {
-        for _ in 0..MAX_UPDATE_ATTEMPTS {
+        for attempt in 0..MAX_UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                // Lost a race: wait a random moment before reading again, so
+                // contenders spread out instead of colliding in lockstep.
+                let micros = rand::random_range(0..=250 * attempt as u64);
+                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+            }
             let Some(mut current) = self.get::<T>(tenant, id).await? else {
                 return Err(StoreError::NotFound);
             };

@@ -129,14 +129,16 @@ async fn a_store_outage_mid_sync_fails_the_task_with_the_reason_and_a_rerun_comp
     let fixture = sandbox_integration(&["account"], RECORDS);
     let mut settings = on_cosmos(emulator.endpoint());
     settings.sync_limits.page_size = 100;
-    settings.recovery.outage_tolerance_ms = 30_000;
+    settings.recovery.outage_tolerance_ms = 60_000;
     let (mut app, task_id) = sync_under_way(settings, &fixture, 500).await;
 
     emulator.partition();
     wait_for_ready_status(&app, 503, Duration::from_secs(10)).await;
-    // Longer than the Cosmos client's own retries of transport errors, so
-    // the run meets the outage instead of having it masked.
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    // Longer than the Cosmos client's own retries of a stalled request (a
+    // 6 s request timeout, retried), so the run meets the outage instead of
+    // having it masked: a request in flight when the network went away would
+    // otherwise just resume after a short partition.
+    tokio::time::sleep(Duration::from_secs(30)).await;
     emulator.heal();
 
     let failed = app
