@@ -268,22 +268,19 @@ impl Repository {
 /// A stored body as its domain type; a body that does not parse is a bug or a
 /// foreign write, reported with its collection.
 fn parse_document<T: Document>(body: Value) -> Result<T, StoreError> {
-    serde_json::from_value(body).map_err(|e| {
-        StoreError::Unexpected(anyhow::Error::new(e).context(format!(
-            "a stored {} document does not parse",
-            T::COLLECTION.key()
-        )))
-    })
+    serde_json::from_value(body).map_err(unparsable::<T>)
 }
 
 /// [`parse_document`] from the stored JSON text, without a `Value` in between.
 fn parse_text<T: Document>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body).map_err(|e| {
-        StoreError::Unexpected(anyhow::Error::new(e).context(format!(
-            "a stored {} document does not parse",
-            T::COLLECTION.key()
-        )))
-    })
+    serde_json::from_str(body).map_err(unparsable::<T>)
+}
+
+fn unparsable<T: Document>(e: serde_json::Error) -> StoreError {
+    StoreError::Unexpected(anyhow::Error::new(e).context(format!(
+        "a stored {} document does not parse",
+        T::COLLECTION.key()
+    )))
 }
 
 /// The stored body is the domain JSON plus the `id` and `tenantId` a document

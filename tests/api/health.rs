@@ -75,6 +75,23 @@ async fn a_start_that_connects_in_the_background_publishes_once_connected() {
         .expect("the publish waited for the connection, not forever")
         .expect("confirmed once connected");
 
+    // The start does not depend on the broker answering: with nothing
+    // listening it still succeeds (connecting first, it fails).
+    let mut unreachable = settings.clone();
+    unreachable.rabbitmq.url = Some("amqp://guest:guest@127.0.0.1:1/%2f".into());
+    assert!(
+        App::build_with(unreachable.clone(), BrokerConnect::InBackground)
+            .await
+            .is_ok(),
+        "a start in the background does not wait for the broker"
+    );
+    assert!(
+        App::build_with(unreachable, BrokerConnect::BeforeStart)
+            .await
+            .is_err(),
+        "a start that connects first fails without a broker"
+    );
+
     let mut malformed = settings;
     malformed.rabbitmq.url = Some("not-a-broker-url".into());
     assert!(

@@ -76,6 +76,29 @@ pub struct TextDocument {
     pub body: String,
 }
 
+impl TextDocument {
+    /// The body parsed, for callers of the `Value` operations.
+    pub fn parse(self) -> Result<StoredDocument, StoreError> {
+        Ok(StoredDocument {
+            body: serde_json::from_str(&self.body).map_err(|e| StoreError::Unexpected(e.into()))?,
+            id: self.id,
+            etag: self.etag,
+        })
+    }
+}
+
+impl StoredDocument {
+    /// The body as JSON text, for the text operations of a store keeping values.
+    pub fn into_text(self) -> Result<TextDocument, StoreError> {
+        Ok(TextDocument {
+            body: serde_json::to_string(&self.body)
+                .map_err(|e| StoreError::Unexpected(e.into()))?,
+            id: self.id,
+            etag: self.etag,
+        })
+    }
+}
+
 /// A filter on a top-level field of the documents. Field names come from code,
 /// never from callers; values are always bound as parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,14 +253,7 @@ pub trait DocumentStore: Send + Sync + 'static {
         self.read_many(collection, tenant, ids)
             .await?
             .into_iter()
-            .map(|d| {
-                Ok(TextDocument {
-                    id: d.id,
-                    etag: d.etag,
-                    body: serde_json::to_string(&d.body)
-                        .map_err(|e| StoreError::Unexpected(e.into()))?,
-                })
-            })
+            .map(StoredDocument::into_text)
             .collect()
     }
 
@@ -250,14 +266,7 @@ pub trait DocumentStore: Send + Sync + 'static {
     ) -> Result<Option<TextDocument>, StoreError> {
         self.read(collection, tenant, id)
             .await?
-            .map(|d| {
-                Ok(TextDocument {
-                    id: d.id,
-                    etag: d.etag,
-                    body: serde_json::to_string(&d.body)
-                        .map_err(|e| StoreError::Unexpected(e.into()))?,
-                })
-            })
+            .map(StoredDocument::into_text)
             .transpose()
     }
 

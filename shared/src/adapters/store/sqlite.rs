@@ -46,6 +46,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
 /// do not queue behind a sync's writes.
 const READERS: usize = 2;
 
+/// Creates or overwrites one document: (collection, tenant, id, etag, body).
+const UPSERT: &str = "INSERT INTO docs (collection, tenant_id, id, etag, body)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (collection, tenant_id, id)
+     DO UPDATE SET etag = excluded.etag, body = excluded.body";
+
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
@@ -149,43 +155,6 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-impl SqliteStore {
-    /// (id, etag, body) of the documents found among `ids`.
-    async fn read_rows(
-        &self,
-        collection: Collection,
-        tenant: TenantId,
-        ids: &[String],
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let ids = ids.to_vec();
-        self.with_reader(move |conn| {
-            let mut found = Vec::with_capacity(ids.len());
-            // SQLite binds at most 32766 parameters; stay far below.
-            for chunk in ids.chunks(500) {
-                let placeholders = vec!["?"; chunk.len()].join(",");
-                let sql = format!(
-                    "SELECT id, etag, body FROM docs
-                     WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
-                );
-                let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
-                let params = [collection.key().to_owned(), tenant.to_string()]
-                    .into_iter()
-                    .chain(chunk.iter().cloned());
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(params), |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })
-                    .map_err(unexpected)?;
-                for row in rows {
-                    found.push(row.map_err(unexpected)?);
-                }
-            }
-            Ok(found)
-        })
-        .await
-    }
-}
-
 fn unexpected(e: rusqlite::Error) -> StoreError {
     StoreError::Unexpected(anyhow::Error::new(e).context("sqlite"))
 }
@@ -259,14 +228,7 @@ impl DocumentStore for SqliteStore {
     ) -> Result<Option<StoredDocument>, StoreError> {
         self.read_text(collection, tenant, id)
             .await?
-            .map(|d| {
-                Ok(StoredDocument {
-                    id: d.id,
-                    etag: d.etag,
-                    body: serde_json::from_str(&d.body)
-                        .map_err(|e| StoreError::Unexpected(e.into()))?,
-                })
-            })
+            .map(TextDocument::parse)
             .transpose()
     }
 
@@ -348,21 +310,16 @@ impl DocumentStore for SqliteStore {
         let (id, body) = (id.to_owned(), encode(&body)?);
         self.with_conn(move |conn| {
             let etag = new_etag();
-            conn.prepare_cached(
-                "INSERT INTO docs (collection, tenant_id, id, etag, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (collection, tenant_id, id)
-                 DO UPDATE SET etag = excluded.etag, body = excluded.body",
-            )
-            .map_err(unexpected)?
-            .execute(params![
-                collection.key(),
-                tenant.to_string(),
-                id,
-                etag,
-                body
-            ])
-            .map_err(unexpected)?;
+            conn.prepare_cached(UPSERT)
+                .map_err(unexpected)?
+                .execute(params![
+                    collection.key(),
+                    tenant.to_string(),
+                    id,
+                    etag,
+                    body
+                ])
+                .map_err(unexpected)?;
             Ok(ETag(etag))
         })
         .await
@@ -374,17 +331,10 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Vec<StoredDocument>, StoreError> {
-        self.read_rows(collection, tenant, ids)
+        self.read_many_text(collection, tenant, ids)
             .await?
             .into_iter()
-            .map(|(id, etag, body)| {
-                Ok(StoredDocument {
-                    id,
-                    etag: ETag(etag),
-                    body: serde_json::from_str(&body)
-                        .map_err(|e| StoreError::Unexpected(e.into()))?,
-                })
-            })
+            .map(TextDocument::parse)
             .collect()
     }
 
@@ -394,16 +344,41 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Vec<TextDocument>, StoreError> {
-        Ok(self
-            .read_rows(collection, tenant, ids)
-            .await?
-            .into_iter()
-            .map(|(id, etag, body)| TextDocument {
-                id,
-                etag: ETag(etag),
-                body,
-            })
-            .collect())
+        let ids = ids.to_vec();
+        self.with_reader(move |conn| {
+            let mut found = Vec::with_capacity(ids.len());
+            // SQLite binds at most 32766 parameters; stay far below.
+            for chunk in ids.chunks(500) {
+                let placeholders = vec!["?"; chunk.len()].join(",");
+                let sql = format!(
+                    "SELECT id, etag, body FROM docs
+                     WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
+                );
+                let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
+                let params = [collection.key().to_owned(), tenant.to_string()]
+                    .into_iter()
+                    .chain(chunk.iter().cloned());
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(params), |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                        ))
+                    })
+                    .map_err(unexpected)?;
+                for row in rows {
+                    let (id, etag, body) = row.map_err(unexpected)?;
+                    found.push(TextDocument {
+                        id,
+                        etag: ETag(etag),
+                        body,
+                    });
+                }
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn upsert_many(
@@ -432,14 +407,7 @@ impl DocumentStore for SqliteStore {
             // One transaction: one disk sync for the whole batch.
             let tx = conn.transaction().map_err(unexpected)?;
             {
-                let mut statement = tx
-                    .prepare_cached(
-                        "INSERT INTO docs (collection, tenant_id, id, etag, body)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (collection, tenant_id, id)
-                         DO UPDATE SET etag = excluded.etag, body = excluded.body",
-                    )
-                    .map_err(unexpected)?;
+                let mut statement = tx.prepare_cached(UPSERT).map_err(unexpected)?;
                 let tenant = tenant.to_string();
                 for (id, body) in &documents {
                     statement

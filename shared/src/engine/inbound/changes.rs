@@ -25,14 +25,17 @@ pub struct StateKey<'a> {
     pub correlation_id: &'a str,
 }
 
+/// `state_id` is the record's [`RecordState::document_id`], which the caller
+/// already computed to read the stored state.
 pub fn classify(
+    state_id: String,
     record: &ExternalRecord,
     known: Option<&RecordState>,
     volatile: &[&str],
     key: &StateKey,
 ) -> Change {
     let state = |hash: Option<String>, raw_hash, snapshot, deleted| RecordState {
-        id: RecordState::document_id(key.integration_id, &record.entity_type, &record.external_id),
+        id: state_id,
         tenant_id: key.tenant,
         integration_id: key.integration_id.to_owned(),
         entity_type: record.entity_type.clone(),
@@ -98,10 +101,14 @@ mod tests {
     }
 
     fn known(text: &str) -> RecordState {
-        match classify(&record(text), None, &[], &key()) {
+        match classify(state_id(), &record(text), None, &[], &key()) {
             Change::Changed(ChangeKind::Created, state) => state,
             _ => panic!("a first sight is a creation"),
         }
+    }
+
+    fn state_id() -> String {
+        RecordState::document_id("int-1", "account", "A-1")
     }
 
     fn key() -> StateKey<'static> {
@@ -119,6 +126,7 @@ mod tests {
         // Were the content hashed, this stored hash would not match.
         state.content_hash = Some("not-the-content-hash".into());
         let change = classify(
+            state_id(),
             &record(r#"{"Id":"A-1","Name":"x"}"#),
             Some(&state),
             &[],
@@ -135,6 +143,7 @@ mod tests {
         assert!(state.content_hash.is_none(), "not hashed until needed");
         // Only a volatile field moved: the content, hashed now, is the same.
         let change = classify(
+            state_id(),
             &record(r#"{"Id":"A-1","LastModifiedDate":"2026-02-02","Name":"x"}"#),
             Some(&state),
             &["LastModifiedDate"],
@@ -142,6 +151,7 @@ mod tests {
         );
         assert!(matches!(change, Change::Unchanged));
         let change = classify(
+            state_id(),
             &record(r#"{"Id":"A-1","LastModifiedDate":"2026-02-02","Name":"y"}"#),
             Some(&state),
             &["LastModifiedDate"],
@@ -162,6 +172,7 @@ mod tests {
     fn other_bytes_with_the_same_content_are_unchanged_by_the_content_hash() {
         let state = known(r#"{"Id":"A-1","Name":"x"}"#);
         let change = classify(
+            state_id(),
             &record(r#"{"Name":"x","Id":"A-1"}"#),
             Some(&state),
             &[],
@@ -175,6 +186,7 @@ mod tests {
         let mut state = known(r#"{"Id":"A-1","Name":"x"}"#);
         state.raw_hash = None;
         let same = classify(
+            state_id(),
             &record(r#"{"Id":"A-1","Name":"x"}"#),
             Some(&state),
             &[],
@@ -182,6 +194,7 @@ mod tests {
         );
         assert!(matches!(same, Change::Unchanged));
         let edited = classify(
+            state_id(),
             &record(r#"{"Id":"A-1","Name":"y"}"#),
             Some(&state),
             &[],

@@ -220,7 +220,7 @@ impl Walk<'_> {
         };
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
-        for (record, state_id) in records.into_iter().zip(&ids) {
+        for (record, state_id) in records.into_iter().zip(ids) {
             let position = CursorPosition {
                 modified_at: record.modified_at,
                 external_id: record.external_id.clone(),
@@ -243,9 +243,9 @@ impl Walk<'_> {
             let writing = self
                 .writing
                 .as_ref()
-                .and_then(|w| w.by_id.get(state_id).map(|&i| &w.states[i]));
+                .and_then(|w| w.by_id.get(&state_id).map(|&i| &w.states[i]));
             let known = held.or(writing).or_else(|| stored.get(&record.external_id));
-            let change = classify(&record, known, self.volatile, &key);
+            let change = classify(state_id, &record, known, self.volatile, &key);
             if !reread || matches!(change, Change::Changed(..) | Change::Deleted(_)) {
                 self.counters.records_processed += 1;
                 self.budget_used += 1;

@@ -141,6 +141,7 @@ impl RecordGenerator {
         pushed: Option<(&serde_json::Map<String, serde_json::Value>, DateTime<Utc>)>,
     ) -> (Box<RawValue>, DateTime<Utc>) {
         let modified_at = pushed.map_or_else(|| self.modified_at(index), |(_, at)| at);
+        let fields = pushed.map(|(fields, _)| fields);
         let mut rng = self.rng(index);
         let id = self.external_id(index);
         let created = epoch() - Duration::days(rng.random_range(1..720));
@@ -174,7 +175,7 @@ impl RecordGenerator {
                         owner_id: format!("USR-{:05}", rng.random_range(0..500)),
                         common,
                     },
-                    pushed,
+                    fields,
                 )
             }
             EntityKind::Account => {
@@ -188,7 +189,7 @@ impl RecordGenerator {
                         website: format!("https://{}.example.com", company.to_lowercase()),
                         common,
                     },
-                    pushed,
+                    fields,
                 )
             }
             EntityKind::Contact => {
@@ -208,7 +209,7 @@ impl RecordGenerator {
                         account_id: format!("ACC-{:09}", rng.random_range(0..100_000u64)),
                         common,
                     },
-                    pushed,
+                    fields,
                 )
             }
         };
@@ -221,11 +222,11 @@ impl RecordGenerator {
 /// stands in for a provider, and should cost about what reading one does.
 fn render<T: Serialize>(
     record: &T,
-    pushed: Option<(&serde_json::Map<String, serde_json::Value>, DateTime<Utc>)>,
+    pushed: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Box<RawValue> {
     let raw = match pushed {
         None => serde_json::value::to_raw_value(record),
-        Some((fields, _)) => serde_json::to_value(record).and_then(|value| match value {
+        Some(fields) => serde_json::to_value(record).and_then(|value| match value {
             serde_json::Value::Object(mut map) => {
                 map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
                 serde_json::value::to_raw_value(&map)
