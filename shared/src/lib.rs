@@ -6,7 +6,8 @@
 //! - `ports`: the traits the engine uses to reach the world;
 //! - `adapters`: their implementations (SQLite, RabbitMQ, in-process bus,
 //!   sandbox provider, integration-manager, local integrations file);
-//! - `http`: the API router; `auth`: platform JWTs;
+//! - `http`: the API router; `auth`: platform JWTs; `outgoing_http`: the
+//!   HTTP clients it calls others with;
 //! - `config`, `telemetry`, `app`: typed configuration, logging and wiring.
 
 pub mod adapters;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod outgoing_http;
 pub mod ports;
 pub mod repository;
 pub mod telemetry;

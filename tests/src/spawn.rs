@@ -169,7 +169,7 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     };
     TestApp {
         address,
-        http: reqwest::Client::new(),
+        http: sync_core::outgoing_http::client_builder().build().unwrap(),
         tokens: TokenIssuer::new(&settings.jwt),
         settings,
         events,

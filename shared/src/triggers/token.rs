@@ -64,7 +64,9 @@ impl TokenRefresher {
     ) -> anyhow::Result<Self> {
         Ok(TokenRefresher {
             repo,
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+            http: crate::outgoing_http::client_builder()
+                .timeout(timeout)
+                .build()?,
             manager_url: manager_url.map(reqwest::Url::parse).transpose()?,
             tokens,
             lease_ttl: timeout * 2 + Duration::from_secs(5),

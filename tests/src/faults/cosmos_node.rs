@@ -4,6 +4,12 @@
 //! are refused, while the emulator keeps its (in-memory) data for after. The
 //! emulator advertises its own address to clients, so a proxy in front of it
 //! would be bypassed; a partition at the port cannot be.
+//!
+//! The rules carry a comment, [`PARTITION_RULE_COMMENT`]: a test killed while
+//! partitioned (nextest's timeout sends SIGKILL, so no `Drop` runs) leaves its
+//! rules behind, and whatever later gets that port (another test's app, on an
+//! ephemeral port) would be cut off. `scripts/services-up` deletes every rule
+//! with that comment before a run.
 
 use std::{path::PathBuf, process::Command};
 
@@ -23,10 +29,14 @@ fn tool() -> PathBuf {
         })
 }
 
+/// Marks this suite's partition rules (see the module's comment).
+const PARTITION_RULE_COMMENT: &str = "integration-sync-test-partition";
+
 fn iptables(action: &str, port: u16) {
     for direction in ["--dport", "--sport"] {
         let status = Command::new("iptables")
             .args([action, "INPUT", "-p", "tcp", direction, &port.to_string()])
+            .args(["-m", "comment", "--comment", PARTITION_RULE_COMMENT])
             .args(["-j", "REJECT", "--reject-with", "tcp-reset"])
             .status()
             .expect("iptables runs (the partition needs it)");

@@ -24,7 +24,7 @@ pub struct IntegrationManagerClient {
 
 impl IntegrationManagerClient {
     pub fn new(base_url: &str, timeout: Duration, tokens: TokenIssuer) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::outgoing_http::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()?;

@@ -21,7 +21,9 @@ pub struct ShardManagerClient {
 impl ShardManagerClient {
     pub fn new(base_url: &str, timeout: Duration, tokens: TokenIssuer) -> anyhow::Result<Self> {
         Ok(ShardManagerClient {
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+            http: crate::outgoing_http::client_builder()
+                .timeout(timeout)
+                .build()?,
             base_url: reqwest::Url::parse(base_url)?,
             tokens,
         })

@@ -74,7 +74,7 @@ impl Sender {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
+        let client = crate::outgoing_http::client_builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())

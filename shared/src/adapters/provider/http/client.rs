@@ -52,7 +52,7 @@ pub struct ProviderHttp {
 
 impl ProviderHttp {
     pub fn new(policy: HttpPolicy, credentials: Arc<dyn CredentialSource>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::outgoing_http::client_builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
             .build()?;

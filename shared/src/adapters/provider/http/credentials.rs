@@ -66,7 +66,9 @@ impl SecretManagementCredentials {
         timeout: Duration,
         tokens: TokenIssuer,
     ) -> anyhow::Result<Arc<Self>> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        let http = crate::outgoing_http::client_builder()
+            .timeout(timeout)
+            .build()?;
         Ok(Arc::new(SecretManagementCredentials {
             http,
             secrets_url: reqwest::Url::parse(secrets_url)?,

@@ -48,6 +48,8 @@ impl CosmosStore {
         let unavailable = |e: azure_data_cosmos::CosmosError| {
             StoreError::Unavailable(format!("cannot reach Cosmos DB: {}", describe(&e)))
         };
+        // The SDK builds its own reqwest clients.
+        crate::outgoing_http::install_crypto_provider();
         let pool = ConnectionPoolOptions::builder()
             .with_is_http2_allowed(options.allow_http2)
             .build()
