@@ -1,7 +1,10 @@
 //! Prometheus metrics: every request counted and timed by route and status;
 //! the engine and the bus add sync and publish counters.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{MatchedPath, Request},
@@ -14,19 +17,40 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process-wide recorder (metrics are global; every app in a process,
 /// e.g. in tests, shares one registry).
 pub fn recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(LATENCY_BUCKETS)
                 .expect("static buckets are valid")
                 .install_recorder()
-                .expect("no other metrics recorder is installed")
+                .expect("no other metrics recorder is installed");
+            spawn_upkeep(handle.clone());
+            handle
         })
         .clone()
+}
+
+/// `install_recorder` leaves upkeep to its caller: until then every recorded
+/// sample (one per request) is kept in memory, and nothing may ever scrape
+/// `/metrics` (a container without Prometheus, a function) to drain them.
+/// A thread rather than a task: the recorder is global, runtimes come and go.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        })
+        .expect("a thread can be spawned at start-up");
 }
 
 pub async fn track_requests(request: Request, next: Next) -> Response {
@@ -44,4 +68,21 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_recorder_comes_with_its_upkeep_thread() {
+        let _handle = super::recorder();
+        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .expect("Linux /proc")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect();
+        assert!(
+            names.iter().any(|name| name == "metrics-upkeep"),
+            "{names:?}"
+        );
+    }
 }

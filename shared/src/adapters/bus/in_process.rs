@@ -4,6 +4,8 @@
 //! consumers, tests, a developer's log) receive every published event; with no
 //! subscriber an event is only logged, which is what a single-process demo needs.
 
+use std::sync::{Arc, OnceLock};
+
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
@@ -15,21 +17,20 @@ use crate::{
 /// Events kept for a slow subscriber before it starts missing them.
 const SUBSCRIBER_BUFFER: usize = 65_536;
 
-#[derive(Clone)]
+/// The channel exists from the first subscription on: a broadcast channel
+/// allocates and initialises every slot of its buffer up front (8 MiB and
+/// 7 ms of start-up at this size), and most processes never subscribe.
+#[derive(Clone, Default)]
 pub struct InProcessBus {
-    sender: broadcast::Sender<OutboundEvent>,
-}
-
-impl Default for InProcessBus {
-    fn default() -> Self {
-        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
-        InProcessBus { sender }
-    }
+    sender: Arc<OnceLock<broadcast::Sender<OutboundEvent>>>,
 }
 
 impl InProcessBus {
+    /// Every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<OutboundEvent> {
-        self.sender.subscribe()
+        self.sender
+            .get_or_init(|| broadcast::channel(SUBSCRIBER_BUFFER).0)
+            .subscribe()
     }
 }
 
@@ -39,7 +40,9 @@ impl EventBus for InProcessBus {
         for event in events {
             tracing::debug!(event_type = event.event_type, event_id = %event.id, "event published in process");
             // No subscriber is not an error: the embedded bus has nowhere else to send.
-            let _ = self.sender.send(event.clone());
+            if let Some(sender) = self.sender.get() {
+                let _ = sender.send(event.clone());
+            }
         }
         Ok(())
     }
@@ -54,12 +57,9 @@ mod tests {
     use super::*;
     use crate::domain::events::{EventFactory, EventMetadata, SyncFailed, types};
 
-    #[tokio::test]
-    async fn subscribers_receive_published_events_in_order() {
-        let bus = InProcessBus::default();
-        let mut rx = bus.subscribe();
+    fn events(n: usize) -> Vec<OutboundEvent> {
         let factory = EventFactory::new("test");
-        let events: Vec<_> = (0..3)
+        (0..n)
             .map(|_| {
                 factory.build(
                     types::SYNC_FAILED,
@@ -73,10 +73,29 @@ mod tests {
                     &EventMetadata::default(),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn subscribers_receive_published_events_in_order() {
+        let bus = InProcessBus::default();
+        let mut rx = bus.subscribe();
+        let events = events(3);
         bus.publish(&events).await.unwrap();
         for expected in &events {
             assert_eq!(rx.recv().await.unwrap().id, expected.id);
         }
+    }
+
+    #[tokio::test]
+    async fn no_buffer_exists_until_someone_subscribes_and_clones_share_it() {
+        let bus = InProcessBus::default();
+        let publisher = bus.clone();
+        publisher.publish(&events(2)).await.unwrap();
+        assert!(bus.sender.get().is_none(), "no subscriber, no buffer");
+        let mut rx = bus.subscribe();
+        let later = events(1);
+        publisher.publish(&later).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().id, later[0].id);
     }
 }
