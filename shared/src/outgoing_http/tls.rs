@@ -16,11 +16,11 @@ pub(super) fn client_config() -> rustls::ClientConfig {
     CONFIG
         .get_or_init(|| {
             let provider = provider();
-            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .expect("ring supports the default protocol versions")
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(LazyPlatformVerifier::new(provider)))
+                .with_custom_certificate_verifier(shared_verifier().clone())
                 .with_no_client_auth();
             // What reqwest offers when it configures TLS itself.
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -35,26 +35,37 @@ fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
-static PLATFORM: OnceLock<Result<Verifier, Error>> = OnceLock::new();
+fn shared_verifier() -> &'static Arc<LazyPlatformVerifier> {
+    static SHARED: OnceLock<Arc<LazyPlatformVerifier>> = OnceLock::new();
+    SHARED.get_or_init(|| Arc::new(LazyPlatformVerifier::new(provider())))
+}
 
 /// Whether a handshake has made this process read the system's roots.
 pub fn system_roots_loaded() -> bool {
-    PLATFORM.get().is_some()
+    shared_verifier().loaded()
 }
 
 /// The platform's verifier (system roots, WebPKI), created on first use.
 #[derive(Debug)]
 pub(super) struct LazyPlatformVerifier {
     provider: Arc<CryptoProvider>,
+    platform: OnceLock<Result<Verifier, Error>>,
 }
 
 impl LazyPlatformVerifier {
     fn new(provider: Arc<CryptoProvider>) -> Self {
-        LazyPlatformVerifier { provider }
+        LazyPlatformVerifier {
+            provider,
+            platform: OnceLock::new(),
+        }
+    }
+
+    fn loaded(&self) -> bool {
+        self.platform.get().is_some()
     }
 
     fn platform(&self) -> Result<&Verifier, Error> {
-        PLATFORM
+        self.platform
             .get_or_init(|| Verifier::new(self.provider.clone()))
             .as_ref()
             .map_err(Clone::clone)
@@ -121,7 +132,7 @@ mod tests {
     #[test]
     fn the_first_certificate_check_loads_the_roots_and_refuses_an_unknown_one() {
         let verifier = LazyPlatformVerifier::new(provider());
-        assert!(!system_roots_loaded());
+        assert!(!verifier.loaded());
         let not_a_certificate = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
         let verdict = verifier.verify_server_cert(
             &not_a_certificate,
@@ -131,6 +142,6 @@ mod tests {
             UnixTime::now(),
         );
         assert!(verdict.is_err(), "an unknown certificate is refused");
-        assert!(system_roots_loaded());
+        assert!(verifier.loaded());
     }
 }
