@@ -72,17 +72,27 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_recorder_comes_with_its_upkeep_thread() {
-        let _handle = super::recorder();
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+    fn thread_names() -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
             .expect("Linux /proc")
             .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
             .map(|name| name.trim().to_owned())
-            .collect();
-        assert!(
-            names.iter().any(|name| name == "metrics-upkeep"),
-            "{names:?}"
-        );
+            .collect()
+    }
+
+    #[test]
+    fn the_recorder_comes_with_its_upkeep_thread() {
+        let _handle = super::recorder();
+        // A new thread carries its parent's name until it has run far enough
+        // to set its own: wait for that, not for the upkeep itself.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let names = thread_names();
+            if names.iter().any(|name| name == "metrics-upkeep") {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{names:?}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
