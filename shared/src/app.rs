@@ -90,7 +90,8 @@ impl App {
         let store = build_store(&settings).await?;
         let (bus, in_process_bus, rabbitmq) = build_bus(&settings, broker).await?;
         let deliveries =
-            DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone());
+            DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())
+                .map_err(|e| BootstrapError::Bus(format!("webhook delivery: {e}")))?;
         let bus: Arc<dyn EventBus> = Arc::new(WebhookFanout::new(bus, deliveries.clone()));
         let directory = build_directory(&settings)?;
         let sandbox = SandboxProvider::default();

@@ -174,13 +174,13 @@ pub type CursorsReached = BTreeMap<String, String>;
 /// (modification stamps, API attributes) so a save that changed nothing, or
 /// our own write coming back, does not count as a change. Keys are compared
 /// in sorted order, so the provider's key order does not matter either.
-pub fn content_hash(raw: &RawValue, volatile_fields: &[&str]) -> (String, Value) {
-    let value = canonical(raw, volatile_fields);
-    (hash_value(&value), value)
+pub fn content_hash(raw: &RawValue, volatile_fields: &[&str]) -> String {
+    hash_value(&canonical(raw, volatile_fields))
 }
 
-/// The record without its volatile fields (keys in sorted order).
-fn canonical(raw: &RawValue, volatile_fields: &[&str]) -> Value {
+/// The record without its volatile fields (keys in sorted order): what
+/// [`content_hash`] hashes, and what merges and change sets compare.
+pub fn canonical(raw: &RawValue, volatile_fields: &[&str]) -> Value {
     let mut value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
     for field in volatile_fields {
         remove_path(&mut value, field);
@@ -230,17 +230,17 @@ mod tests {
     #[test]
     fn the_hash_ignores_key_order_and_volatile_fields() {
         let volatile = ["LastModifiedDate", "attributes"];
-        let (a, _) = content_hash(
+        let a = content_hash(
             &raw(r#"{"Name":"x","Amount":1,"LastModifiedDate":"2026-01-01"}"#),
             &volatile,
         );
-        let (b, _) = content_hash(
+        let b = content_hash(
             &raw(
                 r#"{"Amount":1,"attributes":{"type":"Opportunity"},"Name":"x","LastModifiedDate":"2026-02-02"}"#,
             ),
             &volatile,
         );
-        let (c, _) = content_hash(&raw(r#"{"Amount":2,"Name":"x"}"#), &volatile);
+        let c = content_hash(&raw(r#"{"Amount":2,"Name":"x"}"#), &volatile);
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -248,19 +248,19 @@ mod tests {
     #[test]
     fn nested_volatile_fields_are_ignored_too() {
         let volatile = ["updatedAt", "properties.hs_lastmodifieddate"];
-        let (a, _) = content_hash(
+        let a = content_hash(
             &raw(
                 r#"{"id":"1","updatedAt":"x","properties":{"amount":"5","hs_lastmodifieddate":"1"}}"#,
             ),
             &volatile,
         );
-        let (b, _) = content_hash(
+        let b = content_hash(
             &raw(
                 r#"{"id":"1","updatedAt":"y","properties":{"amount":"5","hs_lastmodifieddate":"2"}}"#,
             ),
             &volatile,
         );
-        let (c, _) = content_hash(&raw(r#"{"id":"1","properties":{"amount":"6"}}"#), &volatile);
+        let c = content_hash(&raw(r#"{"id":"1","properties":{"amount":"6"}}"#), &volatile);
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -344,7 +344,7 @@ mod tests {
         );
         assert_eq!(
             state.content_hash_of(&["LastModifiedDate"]),
-            content_hash(&raw(r#"{"Name":"n","Id":"C-1"}"#), &[]).0
+            content_hash(&raw(r#"{"Name":"n","Id":"C-1"}"#), &[])
         );
     }
 }

@@ -18,7 +18,7 @@ use crate::{
         events::{ConflictDetected, DataSynced, EventMetadata, ShardUpdated, types},
         merge::{Fields, MergeOutcome, change_set, three_way},
         shard::Shard,
-        sync_state::{RecordState, content_hash, hash_value, raw_json},
+        sync_state::{RecordState, canonical, hash_value, raw_json},
         time,
     },
     ports::{
@@ -171,7 +171,7 @@ impl SyncEngine {
                 "the record was deleted at the provider",
             ));
         }
-        let (_, remote_record) = content_hash(&remote.raw, provider.volatile_fields());
+        let remote_record = canonical(&remote.raw, provider.volatile_fields());
         let source = provider.fields_of(&remote_record);
         let base = state.filter(|s| !s.deleted).map_or_else(
             || source.clone(),

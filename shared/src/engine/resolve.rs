@@ -13,7 +13,7 @@ use crate::{
         ConflictStrategy, SyncConflict, TenantId,
         events::{DataSynced, EventMetadata, types},
         merge::{ConflictPolicy, Fields, Side, change_set, three_way},
-        sync_state::{RecordState, content_hash, hash_value, raw_json},
+        sync_state::{RecordState, canonical, hash_value, raw_json},
         time,
     },
     ports::{ProviderError, PushRequest, StoreError},
@@ -162,7 +162,7 @@ impl SyncEngine {
             .await
             .map_err(OutboundError::from)?
             .ok_or(ResolveError::Changed)?;
-        let (_, remote_record) = content_hash(&remote.raw, provider.volatile_fields());
+        let remote_record = canonical(&remote.raw, provider.volatile_fields());
         let source = provider.fields_of(&remote_record);
         let (base, target) = (object(&conflict.base_data), object(&conflict.target_data));
         // Everything but the conflicting fields merges as usual; those take the chosen values.

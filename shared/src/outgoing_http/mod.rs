@@ -14,8 +14,6 @@ mod tls;
 
 use std::sync::Once;
 
-pub use tls::system_roots_loaded;
-
 /// A reqwest client builder, with TLS ready to use.
 pub fn client_builder() -> reqwest::ClientBuilder {
     install_crypto_provider();
@@ -43,6 +41,9 @@ mod tests {
             assert!(client.is_ok(), "{client:?}");
         }
         assert!(rustls::crypto::CryptoProvider::get_default().is_some());
-        assert!(!system_roots_loaded(), "no handshake yet, no roots read");
+        assert!(
+            !tls::system_roots_loaded(),
+            "no handshake yet, no roots read"
+        );
     }
 }

@@ -41,7 +41,8 @@ fn shared_verifier() -> &'static Arc<LazyPlatformVerifier> {
 }
 
 /// Whether a handshake has made this process read the system's roots.
-pub fn system_roots_loaded() -> bool {
+#[cfg(test)]
+pub(super) fn system_roots_loaded() -> bool {
     shared_verifier().loaded()
 }
 
@@ -60,6 +61,7 @@ impl LazyPlatformVerifier {
         }
     }
 
+    #[cfg(test)]
     fn loaded(&self) -> bool {
         self.platform.get().is_some()
     }

@@ -74,7 +74,7 @@ pub fn classify(
     if live.raw_hash.as_ref() == Some(&bytes) {
         return Change::Unchanged;
     }
-    let (hash, _) = content_hash(&record.raw, volatile);
+    let hash = content_hash(&record.raw, volatile);
     if live.content_hash_of(volatile) == hash {
         return Change::Unchanged;
     }

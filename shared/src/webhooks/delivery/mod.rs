@@ -72,13 +72,13 @@ type CachedWebhooks = (Instant, Arc<Vec<Webhook>>);
 
 impl DeliveryWorker {
     /// Starts the worker (it lives as long as any handle does).
-    pub fn start(repo: Repository, settings: WebhookSettings) -> Self {
+    pub fn start(repo: Repository, settings: WebhookSettings) -> anyhow::Result<Self> {
         let allowlist = HostAllowlist::new(settings.allowed_hosts.clone());
         let sender = Sender::new(
             allowlist,
             Duration::from_millis(settings.timeout_ms),
             settings.max_response_bytes,
-        );
+        )?;
         let (queue, mut incoming) = mpsc::unbounded_channel::<Vec<OutboundEvent>>();
         let inner = Arc::new(Inner {
             repo,
@@ -103,7 +103,7 @@ impl DeliveryWorker {
                 worker.inner.queued.fetch_sub(1, Ordering::SeqCst);
             }
         });
-        worker
+        Ok(worker)
     }
 
     /// Hands confirmed events over; never waits. Runs on the publish path, so

@@ -3,11 +3,7 @@
 //! refused (unless allowlisted), redirects are never followed, and response
 //! bodies are read only up to a cap.
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -51,39 +47,30 @@ pub enum Attempt {
 
 #[derive(Clone)]
 pub struct Sender {
-    /// Built on the first delivery: building a client loads and parses the
-    /// system's root certificates, which would cost every start-up (a
-    /// function's cold start above all) whether or not a webhook is sent.
-    http: Arc<OnceLock<reqwest::Client>>,
-    timeout: Duration,
+    http: reqwest::Client,
     allowlist: HostAllowlist,
     max_response_bytes: usize,
 }
 
 impl Sender {
-    pub fn new(allowlist: HostAllowlist, timeout: Duration, max_response_bytes: usize) -> Self {
-        Sender {
-            http: Arc::new(OnceLock::new()),
-            timeout,
-            allowlist,
-            max_response_bytes,
-        }
-    }
-
-    fn client(&self) -> Result<&reqwest::Client, reqwest::Error> {
-        if let Some(client) = self.http.get() {
-            return Ok(client);
-        }
-        let client = crate::outgoing_http::client_builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
+    pub fn new(
+        allowlist: HostAllowlist,
+        timeout: Duration,
+        max_response_bytes: usize,
+    ) -> anyhow::Result<Self> {
+        let http = crate::outgoing_http::client_builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver {
-                allowlist: self.allowlist.clone(),
+                allowlist: allowlist.clone(),
             }))
             .build()?;
-        // Two first deliveries at once may both build one; the first stays.
-        Ok(self.http.get_or_init(|| client))
+        Ok(Sender {
+            http,
+            allowlist,
+            max_response_bytes,
+        })
     }
 
     pub async fn post(
@@ -97,11 +84,8 @@ impl Sender {
             Ok(url) => url,
             Err(why) => return Attempt::Failed(format!("the URL is no longer allowed: {why}")),
         };
-        let http = match self.client() {
-            Ok(http) => http,
-            Err(e) => return Attempt::Failed(format!("cannot build an HTTP client: {e}")),
-        };
-        let mut request = http
+        let mut request = self
+            .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
@@ -156,7 +140,8 @@ mod tests {
             HostAllowlist::new(["127.0.0.1".to_owned()]),
             Duration::from_secs(2),
             1024,
-        );
+        )
+        .unwrap();
         let outcome = refused
             .post("https://localhost:1/hook", vec![], bytes::Bytes::new())
             .await;
