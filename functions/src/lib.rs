@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use sync_core::{
     app::{App, BrokerConnect},
-    config, telemetry,
+    config,
+    domain::events::EventType,
+    telemetry,
     triggers::timers,
 };
 
@@ -56,7 +58,7 @@ impl Functions {
     pub async fn handle(
         &self,
         event: Value,
-        consumes: &[&str],
+        consumes: &[EventType],
         timer: Option<Timer>,
     ) -> Result<Value, FunctionError> {
         if let Some(timer) = timer
@@ -105,7 +107,7 @@ impl Functions {
 
 /// Runs a trigger function: the runtime loop over [`Functions::handle`].
 pub async fn run_trigger(
-    consumes: &'static [&'static str],
+    consumes: &'static [EventType],
     timer: Option<Timer>,
 ) -> Result<(), lambda_runtime::Error> {
     let functions = Functions::start()

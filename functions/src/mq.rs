@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sync_core::triggers::{EventDispatcher, HandleError, Handled};
+use sync_core::{
+    domain::events::EventType,
+    triggers::{EventDispatcher, HandleError, Handled},
+};
 
 use crate::FunctionError;
 
@@ -48,7 +51,7 @@ pub struct BatchReport {
 pub async fn handle_batch(
     dispatcher: &EventDispatcher,
     event: Value,
-    consumes: &[&str],
+    consumes: &[EventType],
 ) -> Result<BatchReport, FunctionError> {
     let source = event
         .get("eventSource")

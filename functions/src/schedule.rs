@@ -5,9 +5,9 @@ use sync_core::domain::events::types;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
-    /// `integration.sync.check-due` (on-schedule).
+    /// `integration.sync.check_due` (on-schedule).
     CheckDue,
-    /// `integration.token.check-expiring` (token-refresher).
+    /// `integration.token.check_expiring` (token-refresher).
     CheckExpiring,
 }
 

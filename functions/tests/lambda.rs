@@ -12,7 +12,7 @@ use integration_tests::{
 };
 use serde_json::{Value, json};
 use support::{Outcome, RunningFunction, RuntimeApi};
-use sync_core::domain::Integration;
+use sync_core::domain::{Integration, field_mapping::FieldMapping};
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -101,8 +101,28 @@ fn response(outcome: Outcome) -> Value {
 #[tokio::test]
 async fn on_shard_updated_pushes_once_sets_aside_garbage_and_refuses_a_wrong_source() {
     let mut fixture = sandbox_integration(&["opportunity"], 10);
-    fixture.integration.sync_config.direction = Some(sync_core::domain::Direction::Bidirectional);
-    let deployment = deployment(std::slice::from_ref(&fixture.integration), &[]);
+    let config = &mut fixture.integration.sync_config;
+    config.direction = Some(sync_core::domain::Direction::Bidirectional);
+    config.entity_mappings[0].shard_type_id = Some("c_opportunity".into());
+    config.entity_mappings[0].field_mappings = vec![FieldMapping {
+        external_field: "StageName".into(),
+        shard_field: "stage".into(),
+        transform: None,
+    }];
+    // shard-manager serves the shard; the event carries only its id.
+    let shard_manager = FakePlatform::start(vec![]).await;
+    shard_manager.set_shard(
+        "shard-1",
+        json!({
+            "id": "shard-1", "tenantId": fixture.tenant, "shardTypeId": "c_opportunity",
+            "structuredData": {"stage": "Edited in the platform"},
+            "metadata": {"integrationId": fixture.integration.id, "externalId": "OPP-000000001"}
+        }),
+    );
+    let deployment = deployment(
+        std::slice::from_ref(&fixture.integration),
+        &[("SHARD_MANAGER_URL", shard_manager.url.clone())],
+    );
     let mut observer = EventObserver::bind(&deployment.exchange).await;
     let api = RuntimeApi::start().await;
     let _function = RunningFunction::start(
@@ -110,14 +130,10 @@ async fn on_shard_updated_pushes_once_sets_aside_garbage_and_refuses_a_wrong_sou
         &api,
         &deployment.env,
     );
-    let shard = json!({
-        "id": "shard-1", "externalId": "OPP-000000001", "integrationId": fixture.integration.id,
-        "entityType": "opportunity", "data": {"StageName": "Closed Won"}
-    });
     let event = envelope(
         "shard.updated",
         fixture.tenant,
-        json!({"shardId": "shard-1", "shard": shard}),
+        json!({"shardId": "shard-1", "shardTypeId": "c_opportunity"}),
     )
     .to_string();
     let batch = mq_batch(json!({
@@ -134,10 +150,15 @@ async fn on_shard_updated_pushes_once_sets_aside_garbage_and_refuses_a_wrong_sou
     let events = observer
         .collect_until("integration.data.synced", TIMEOUT)
         .await;
+    let synced = &events.last().unwrap().1["data"];
+    assert_eq!(synced["externalId"], "OPP-000000001");
     assert_eq!(
-        events.last().unwrap().1["data"]["externalId"],
-        "OPP-000000001"
+        synced["changes"].as_array().unwrap().len(),
+        1,
+        "only the field the platform changed: {synced}"
     );
+    assert_eq!(synced["changes"][0]["field"], "StageName");
+    assert_eq!(synced["changes"][0]["new"], "Edited in the platform");
     let later = observer.drain_for(Duration::from_millis(500)).await;
     assert!(
         later.iter().all(|(k, _)| k != "integration.data.synced"),
@@ -184,9 +205,9 @@ async fn on_schedule_runs_the_scheduled_sync_to_its_end_and_publishes_check_due_
     assert_eq!(events.last().unwrap().1["data"]["recordsProcessed"], 60);
 
     let timer = response(api.invoke(schedule_event()).await);
-    assert_eq!(timer["published"], "integration.sync.check-due");
+    assert_eq!(timer["published"], "integration.sync.check_due");
     observer
-        .collect_until("integration.sync.check-due", TIMEOUT)
+        .collect_until("integration.sync.check_due", TIMEOUT)
         .await;
 }
 
@@ -245,9 +266,9 @@ async fn token_refresher_refreshes_on_request_and_asks_for_expiring_tokens_on_it
     assert_eq!(platform.refresh_calls(), 1);
 
     let timer = response(api.invoke(schedule_event()).await);
-    assert_eq!(timer["published"], "integration.token.check-expiring");
+    assert_eq!(timer["published"], "integration.token.check_expiring");
     let events = observer
-        .collect_until("integration.token.check-expiring", TIMEOUT)
+        .collect_until("integration.token.check_expiring", TIMEOUT)
         .await;
     assert!(events.last().unwrap().1["data"]["thresholdTime"].is_string());
 }
@@ -274,7 +295,7 @@ async fn on_mapping_result_counts_on_the_task() {
         &api,
         &deployment.env,
     );
-    let mapped = envelope("integration.data.mapped", fixture.tenant, json!({"syncTaskId": task.task_id, "externalId": "CON-000000000", "shardId": "s-1", "operation": "created"})).to_string();
+    let mapped = envelope("integration.data.mapped", fixture.tenant, json!({"syncTaskId": task.task_id, "externalId": "CON-000000000", "shardId": "s-1", "created": true})).to_string();
     let failed = envelope(
         "integration.data.mapping.failed",
         fixture.tenant,
@@ -298,10 +319,7 @@ async fn on_mapping_result_counts_on_the_task() {
         .unwrap()
         .doc;
     assert_eq!(
-        (
-            stored.counters.records_created,
-            stored.counters.records_failed
-        ),
+        (stored.shards_created, stored.counters.records_failed),
         (1, 1)
     );
 }

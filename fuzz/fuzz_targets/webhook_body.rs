@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if which % 2 == 0 {
-        let token = TokenIssuer::new(&h.app.settings.jwt).mint(
+        let token = TokenIssuer::new(&h.app.settings.jwt).user_token(
             "fuzz",
             Some(common::TENANT.parse().unwrap()),
             std::time::Duration::from_secs(600),

@@ -34,7 +34,8 @@ enum Command {
     Token {
         #[arg(long, default_value = "00000000-0000-4000-8000-000000000001")]
         tenant: uuid::Uuid,
-        #[arg(long, default_value = "developer")]
+        /// The user id (the platform's are uuids; events carry it as `metadata.userId`).
+        #[arg(long, default_value = "00000000-0000-4000-8000-0000000000d0")]
         user: String,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
@@ -54,8 +55,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Openapi => unreachable!("handled before loading configuration"),
         Command::Healthcheck => healthcheck(settings.server.port).await,
         Command::Token { tenant, user, ttl } => {
-            let token =
-                TokenIssuer::new(&settings.jwt).mint(&user, Some(tenant), Duration::from_secs(ttl));
+            let token = TokenIssuer::new(&settings.jwt).user_token(
+                &user,
+                Some(tenant),
+                Duration::from_secs(ttl),
+            );
             println!("{token}");
             Ok(())
         }

@@ -95,7 +95,7 @@ async fn kill_9_mid_sync_then_restart_completes_with_every_record_published() {
         suffix,
     };
     let mut observer = EventObserver::bind(&names.exchange).await;
-    let token = TokenIssuer::new(&test_settings().jwt).mint(
+    let token = TokenIssuer::new(&test_settings().jwt).user_token(
         "fault-test",
         Some(fixture.tenant),
         Duration::from_secs(900),

@@ -13,20 +13,20 @@ use crate::{
             InProcessBus, MeteredBus, RabbitMqBus,
             consumer::{ConsumerSettings, RabbitMqConsumer},
         },
-        directory::{FileDirectory, IntegrationManagerClient},
+        directory::FileDirectory,
+        platform::{IntegrationManager, PlatformClient, SecretManagement, ShardManager},
         provider::{
             SandboxProvider,
-            http::{HttpPolicy, ProviderHttp, SecretManagementCredentials},
+            http::{HttpPolicy, ProviderHttp},
             hubspot::HubSpotProvider,
-            proxy::{IntegrationManagerProxy, ServiceTokens},
+            proxy::IntegrationManagerProxy,
             salesforce::SalesforceProvider,
         },
-        shards::ShardManagerClient,
         store::{CosmosStore, CosmosStoreOptions, SqliteStore},
     },
     auth::{TokenIssuer, TokenVerifier},
     config::{CosmosSettings, Settings},
-    domain::events::EventFactory,
+    domain::events::{EventFactory, EventType, platform_rule},
     engine::{
         EngineSettings, SyncEngine,
         limits::{LimitSettings, SyncLimiter},
@@ -93,9 +93,11 @@ impl App {
             DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())
                 .map_err(|e| BootstrapError::Bus(format!("webhook delivery: {e}")))?;
         let bus: Arc<dyn EventBus> = Arc::new(WebhookFanout::new(bus, deliveries.clone()));
-        let directory = build_directory(&settings)?;
+        let neighbours = Neighbours::build(&settings)?;
+        let directory = build_directory(&settings, neighbours.integration_manager.clone())?;
         let sandbox = SandboxProvider::default();
-        let providers = build_providers(&settings, sandbox.clone())?;
+        let providers = build_providers(&settings, sandbox.clone(), &neighbours)?;
+        let events = event_factory(&settings, &instance_id);
         let repo = Repository::new(store.clone());
         let limiter = SyncLimiter::new(
             repo.clone(),
@@ -110,39 +112,29 @@ impl App {
             bus.clone(),
             directory,
             providers,
-            EventFactory::new(instance_id.clone()),
+            events.clone(),
             EngineSettings {
                 page_size: settings.sync_limits.page_size,
                 max_records_per_sync: settings.sync_limits.max_records_per_sync,
                 cursor_overlap: Duration::from_millis(settings.sync_limits.cursor_overlap_ms),
                 mass_delete_share: settings.sync_limits.mass_delete_share,
                 mass_delete_min: settings.sync_limits.mass_delete_min,
+                batch_events: settings.mapping.batch_events,
                 batch_threshold: settings.mapping.batch_threshold,
                 batch_size: settings.mapping.batch_size,
                 outage_tolerance: Duration::from_millis(settings.recovery.outage_tolerance_ms),
             },
             limiter,
         );
-        let engine = match &settings.services.shard_manager.url {
-            Some(url) => {
-                let client = ShardManagerClient::new(
-                    url,
-                    Duration::from_millis(settings.services.shard_manager.timeout_ms),
-                    TokenIssuer::new(&settings.jwt),
-                )
-                .map_err(|e| BootstrapError::Directory(format!("shard-manager client: {e}")))?;
-                engine.with_shards(Arc::new(client))
-            }
+        let engine = match neighbours.shard_manager {
+            Some(shards) => engine.with_shards(Arc::new(shards)),
             None => engine,
         };
-        let events = EventFactory::new(instance_id.clone());
         let refresher = TokenRefresher::new(
             Repository::new(store.clone()),
-            settings.services.integration_manager.url.as_deref(),
+            neighbours.integration_manager.clone(),
             Duration::from_millis(settings.services.integration_manager.timeout_ms),
-            TokenIssuer::new(&settings.jwt),
-        )
-        .map_err(|e| BootstrapError::Directory(format!("token refresher: {e}")))?;
+        );
         let dispatcher = EventDispatcher::new(
             engine.clone(),
             Repository::new(store.clone()),
@@ -392,34 +384,106 @@ async fn build_bus(
     }
 }
 
-/// Every provider adapter, sharing one HTTP client, budget and credentials.
+/// The platform's neighbours that are configured, over one client.
+struct Neighbours {
+    integration_manager: Option<IntegrationManager>,
+    shard_manager: Option<ShardManager>,
+    secret_management: Option<Arc<SecretManagement>>,
+}
+
+impl Neighbours {
+    fn build(settings: &Settings) -> Result<Self, BootstrapError> {
+        let client = PlatformClient::new(TokenIssuer::new(&settings.jwt))
+            .map_err(|e| BootstrapError::Directory(format!("platform client: {e}")))?;
+        let services = &settings.services;
+        let timeout = |ms: u64| Duration::from_millis(ms);
+        let failed = |e: anyhow::Error| BootstrapError::Directory(e.to_string());
+        let integration_manager = services
+            .integration_manager
+            .url
+            .as_deref()
+            .map(|url| {
+                IntegrationManager::new(
+                    client.clone(),
+                    url,
+                    timeout(services.integration_manager.timeout_ms),
+                )
+            })
+            .transpose()
+            .map_err(failed)?;
+        let shard_manager = services
+            .shard_manager
+            .url
+            .as_deref()
+            .map(|url| {
+                ShardManager::new(
+                    client.clone(),
+                    url,
+                    timeout(services.shard_manager.timeout_ms),
+                )
+            })
+            .transpose()
+            .map_err(failed)?;
+        let secrets = &services.secret_management;
+        let secret_management = secrets
+            .url
+            .as_deref()
+            .map(|url| {
+                SecretManagement::new(
+                    client.clone(),
+                    url,
+                    secrets.path.as_deref().unwrap_or("/api/secrets"),
+                    timeout(secrets.timeout_ms),
+                    integration_manager.clone(),
+                )
+            })
+            .transpose()
+            .map_err(failed)?;
+        Ok(Neighbours {
+            integration_manager,
+            shard_manager,
+            secret_management,
+        })
+    }
+}
+
+/// The event factory, with batches under their configured routing key (a
+/// name the platform's rule refuses is allowed, with a warning: some platform
+/// may accept it).
+fn event_factory(settings: &Settings, instance_id: &str) -> EventFactory {
+    let factory = EventFactory::new(instance_id.to_owned());
+    let batch_type = settings.mapping.batch_event_type.trim();
+    if batch_type == EventType::DataRawBatch.name() {
+        return factory;
+    }
+    if settings.mapping.batch_events && !platform_rule::type_passes(batch_type) {
+        tracing::warn!(
+            batch_event_type = batch_type,
+            "batch events go out under a type the platform's envelope rule refuses; its consumers dead-letter them"
+        );
+    }
+    // Read once per process from the configuration and kept for its life.
+    factory.with_batch_event_type(Box::leak(batch_type.to_owned().into_boxed_str()))
+}
+
+/// Every provider adapter: the native ones share one HTTP client, budget and
+/// credentials; integration-manager's adapters are the fallback.
 fn build_providers(
     settings: &Settings,
     sandbox: SandboxProvider,
+    neighbours: &Neighbours,
 ) -> Result<ProviderRegistry, BootstrapError> {
     let mut providers = ProviderRegistry::default().with("sandbox", Arc::new(sandbox));
-    if let Some(manager_url) = &settings.services.integration_manager.url {
-        let tokens = Arc::new(ServiceTokens(TokenIssuer::new(&settings.jwt)));
-        let http =
-            ProviderHttp::new(HttpPolicy::from(&settings.providers), tokens).map_err(|e| {
-                BootstrapError::Directory(format!("integration-manager proxy client: {e}"))
-            })?;
-        let proxy = IntegrationManagerProxy::new(http, manager_url);
+    if let Some(manager) = &neighbours.integration_manager {
+        let proxy = IntegrationManagerProxy::new(manager.clone());
         providers = providers
             .with("integration-manager", proxy.clone())
             .with_fallback(proxy);
     }
-    let Some(secrets_url) = &settings.services.secret_management.url else {
+    let Some(credentials) = neighbours.secret_management.clone() else {
         tracing::info!("no secret-management URL: only the sandbox provider is available");
         return Ok(providers);
     };
-    let credentials = SecretManagementCredentials::new(
-        secrets_url,
-        settings.services.integration_manager.url.as_deref(),
-        Duration::from_millis(settings.services.secret_management.timeout_ms),
-        TokenIssuer::new(&settings.jwt),
-    )
-    .map_err(|e| BootstrapError::Directory(format!("secret-management client: {e}")))?;
     let http = ProviderHttp::new(HttpPolicy::from(&settings.providers), credentials)
         .map_err(|e| BootstrapError::Directory(format!("provider HTTP client: {e}")))?;
     let hubspot = &settings.providers.hubspot;
@@ -441,18 +505,12 @@ fn build_providers(
         ))
 }
 
-fn build_directory(settings: &Settings) -> Result<Arc<dyn IntegrationDirectory>, BootstrapError> {
-    let manager = &settings.services.integration_manager;
-    match &manager.url {
-        Some(url) => {
-            let client = IntegrationManagerClient::new(
-                url,
-                Duration::from_millis(manager.timeout_ms),
-                TokenIssuer::new(&settings.jwt),
-            )
-            .map_err(|e| BootstrapError::Directory(e.to_string()))?;
-            Ok(Arc::new(client))
-        }
+fn build_directory(
+    settings: &Settings,
+    integration_manager: Option<IntegrationManager>,
+) -> Result<Arc<dyn IntegrationDirectory>, BootstrapError> {
+    match integration_manager {
+        Some(manager) => Ok(Arc::new(manager)),
         None => {
             let path = &settings.storage.integrations_file;
             let directory =

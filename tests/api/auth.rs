@@ -1,7 +1,5 @@
 //! Authentication and tenant isolation on the API.
 
-use std::time::Duration;
-
 use integration_tests::{SpawnOptions, TestApp, sandbox_integration, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -41,26 +39,9 @@ async fn missing_or_bad_credentials_are_refused_with_the_right_status() {
     let url = app.url("/api/v1/sync/trigger");
     let token = app.token_for(tenant);
     let other_tenant_token = app.token_for(Uuid::new_v4());
-    let no_tenant_token = app.tokens.mint("u", None, Duration::from_secs(60));
-    let expired = {
-        let settings = &app.settings.jwt;
-        let now = chrono::Utc::now().timestamp() as u64;
-        let claims = sync_core::auth::Claims {
-            sub: "u".into(),
-            tenant_id: Some(tenant),
-            iss: settings.issuer.clone(),
-            exp: now - 600,
-            iat: now - 1200,
-            roles: vec![],
-        };
-        use secrecy::ExposeSecret;
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(settings.secret.expose_secret().as_bytes()),
-        )
-        .unwrap()
-    };
+    let no_tenant_token = integration_tests::tokens::without_tenant(&app.settings.jwt);
+    let expired = integration_tests::tokens::expired(&app.settings.jwt, tenant);
+    let refresh = integration_tests::tokens::refresh_token(&app.settings.jwt, tenant);
     let tenant_header = tenant.to_string();
     // (case, bearer token, X-Tenant-ID, expected status, expected code)
     type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, u16, &'a str);
@@ -105,8 +86,15 @@ async fn missing_or_bad_credentials_are_refused_with_the_right_status() {
             "token without tenant",
             Some(&no_tenant_token),
             Some(&tenant_header),
-            403,
-            "tenant_mismatch",
+            401,
+            "invalid_token",
+        ),
+        (
+            "refresh token",
+            Some(&refresh),
+            Some(&tenant_header),
+            401,
+            "invalid_token",
         ),
     ];
     for (name, bearer, tenant_id, status, code) in cases {

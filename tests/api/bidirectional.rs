@@ -12,7 +12,10 @@ use integration_tests::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use sync_core::{
-    domain::{Integration, events::ShardUpdated, shard::Shard},
+    domain::{
+        Integration,
+        events::{EventMetadata, ShardUpdated},
+    },
     engine::outbound::OutboundOutcome,
 };
 use uuid::Uuid;
@@ -31,23 +34,29 @@ struct Setup {
 async fn setup(strategy: &str) -> Setup {
     let salesforce = FakeSalesforce::start(100, "session").await;
     salesforce.add_rows("Opportunity", 10, 1);
+    // The same names on both sides: the merge tests speak of Salesforce's
+    // fields (conformance.rs maps to other platform names).
+    let same_name = |f: &str| json!({"externalField": f, "shardField": f});
     let integration: Integration = serde_json::from_value(json!({
         "id": format!("sf-{}", Uuid::new_v4().simple()),
         "tenantId": Uuid::new_v4(),
-        "provider": "salesforce",
-        "status": "active",
+        "providerName": "salesforce",
+        "status": "connected",
         "credentialSecretName": "sf",
         "syncConfig": {
-            "direction": "bidirectional",
+            "syncDirection": "bidirectional",
             "conflictResolution": strategy,
-            "entityMappings": [{"externalEntity": "Opportunity", "enabled": true}]
+            "entityMappings": [{
+                "externalEntity": "Opportunity", "shardTypeId": "c_opportunity", "enabled": true,
+                "fieldMappings": [same_name("Name"), same_name("Amount"), same_name("StageName")]
+            }]
         }
     }))
     .unwrap();
     let platform = FakePlatform::start(vec![integration.clone()]).await;
     platform.set_secret(
         "sf",
-        json!({"accessToken": "session", "instanceUrl": salesforce.url}),
+        json!({"type": "OAUTH2_TOKEN", "accessToken": "session", "tokenType": "Bearer", "instanceUrl": salesforce.url}),
     );
     let mut app = spawn_app(SpawnOptions {
         integration_manager_url: Some(platform.url.clone()),
@@ -72,26 +81,35 @@ async fn setup(strategy: &str) -> Setup {
     }
 }
 
-/// The platform's shard of ROW as last synced, with `changes` on top.
-fn shard_update(s: &Setup, changes: Value, correlation: Option<&str>) -> ShardUpdated {
+/// shard-manager's shard of ROW as last synced, with `changes` on top: a
+/// `Shard` as integration-processors writes it.
+fn shard_document(s: &Setup, changes: Value) -> Value {
     let mut data = json!({"Name": "Opportunity 3", "Amount": 1003, "StageName": "Prospecting", "riskScore": 0.4});
     for (k, v) in changes.as_object().unwrap() {
         data[k] = v.clone();
     }
+    json!({
+        "id": "shard-3",
+        "tenantId": s.integration.tenant_id,
+        "shardTypeId": "c_opportunity",
+        "structuredData": data,
+        "metadata": {"integrationId": s.integration.id, "externalId": ROW, "externalSource": s.integration.id},
+        "revisionNumber": 2
+    })
+}
+
+/// The shard changed at shard-manager, and its `shard.updated` (ids only).
+fn shard_update(s: &Setup, changes: Value, correlation: Option<&str>) -> ShardUpdated {
+    s.platform.set_shard("shard-3", shard_document(s, changes));
     ShardUpdated {
-        event_id: Some(Uuid::new_v4().to_string()),
+        event_id: Uuid::new_v4(),
         tenant_id: s.integration.tenant_id,
         shard_id: "shard-3".into(),
-        shard: Some(Shard {
-            id: "shard-3".into(),
-            external_id: Some(ROW.into()),
-            external_source: None,
-            integration_id: Some(s.integration.id.clone()),
-            entity_type: Some("Opportunity".into()),
-            data: data.as_object().unwrap().clone(),
-            version: None,
-        }),
-        correlation_id: correlation.map(str::to_owned),
+        shard_type_id: Some("c_opportunity".into()),
+        metadata: EventMetadata {
+            correlation_id: correlation.map(|c| c.parse().expect("a uuid")),
+            ..Default::default()
+        },
     }
 }
 
@@ -264,7 +282,7 @@ async fn a_manual_conflict_changes_nothing_until_resolved_and_resolving_applies_
     assert_eq!(response.status(), 200);
     let resolved: Value = response.json().await.unwrap();
     assert_eq!(resolved["resolved"], true);
-    assert_eq!(resolved["resolvedBy"], "test-user");
+    assert_eq!(resolved["resolvedBy"], integration_tests::spawn::TEST_USER);
     assert_eq!(resolved["resolution"], "manual");
     assert!(resolved["resolvedAt"].is_string());
     assert_eq!(
@@ -396,14 +414,8 @@ async fn an_inbound_sync_of_a_bidirectional_integration_detects_the_same_conflic
         OutboundOutcome::Skipped("nothing changed since the last sync")
     );
     // Then both sides change Amount: the platform in its shard, Salesforce in the row.
-    let mut shard = serde_json::to_value(
-        shard_update(&s, json!({"Amount": 7000}), None)
-            .shard
-            .unwrap(),
-    )
-    .unwrap();
-    shard["id"] = json!("shard-3");
-    s.platform.set_shard("shard-3", shard);
+    s.platform
+        .set_shard("shard-3", shard_document(&s, json!({"Amount": 7000})));
     s.salesforce.edit("Opportunity", ROW, "Amount", json!(5000));
 
     let task = s

@@ -55,10 +55,13 @@ async fn a_scheduled_event_runs_one_sync_even_when_delivered_twice() {
         completed["data"]["recordsProcessed"], 40,
         "every enabled mapping synced"
     );
-    assert_eq!(
-        completed["metadata"]["userId"],
-        "event:integration.sync.scheduled:cron"
+    assert!(
+        completed["metadata"].get("userId").is_none(),
+        "no user started it, and the platform's rule wants a uuid there"
     );
+    let task_id = completed["data"]["taskId"].as_str().unwrap();
+    let task = app.get_task(fixture.tenant, task_id).await;
+    assert_eq!(task["triggeredBy"], "event:integration.sync.scheduled:cron");
     let later = app.events.drain_for(Duration::from_secs(2)).await;
     assert!(
         later.iter().all(|(k, _)| k != "integration.sync.started"),
@@ -115,29 +118,60 @@ async fn mapping_results_count_on_their_task() {
     app.wait_for_task_end(fixture.tenant, &task_id, TIMEOUT)
         .await;
 
-    for (kind, operation) in [
-        ("integration.data.mapped", "created"),
-        ("integration.data.mapped", "updated"),
-        ("integration.data.mapping.failed", ""),
+    let shard_id = "3f2d8c1a-5b6e-4f70-9a81-0c2d3e4f5a6b";
+    for (kind, created) in [
+        ("integration.data.mapped", true),
+        ("integration.data.mapped", false),
+        ("integration.data.mapping.failed", false),
+        ("integration.data.mapping_failed", false),
     ] {
-        let data = json!({"syncTaskId": task_id, "externalId": "CON-000000001", "operation": operation, "error": "no owner"});
+        // As CRMDataMappingConsumer.ts publishes them (no entity type).
+        let data = if kind == "integration.data.mapped" {
+            json!({
+                "integrationId": fixture.integration.id, "tenantId": fixture.tenant, "shardId": shard_id,
+                "externalId": "CON-000000001", "syncTaskId": task_id, "idempotencyKey": "k",
+                "correlationId": Uuid::new_v4(), "success": true, "duration": 12, "created": created
+            })
+        } else {
+            json!({
+                "integrationId": fixture.integration.id, "tenantId": fixture.tenant,
+                "externalId": "CON-000000002", "syncTaskId": task_id, "correlationId": Uuid::new_v4(),
+                "error": "No entity mapping found", "retryAttempt": 0
+            })
+        };
         send(&app, &envelope(kind, fixture.tenant, data)).await;
     }
 
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         let task = app.get_task(fixture.tenant, &task_id).await;
-        let counts = (
-            task["recordsCreated"].as_u64().unwrap(),
-            task["recordsUpdated"].as_u64().unwrap(),
-            task["recordsFailed"].as_u64().unwrap(),
-        );
-        if counts == (4, 1, 1) {
-            break; // 3 created by the sync itself, then +1 created, +1 updated, +1 failed
+        let counts = |keys: [&str; 3]| keys.map(|k| task[k].as_u64().unwrap());
+        let run = counts(["recordsCreated", "recordsUpdated", "recordsFailed"]);
+        let shards = counts(["shardsCreated", "shardsUpdated", "recordsFailed"]);
+        if shards == [1, 1, 2] {
+            assert_eq!(run, [3, 0, 2], "the run's own counts are left as they were");
+            break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "counts {counts:?}");
+        assert!(tokio::time::Instant::now() < deadline, "counts {task}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The mapped record is linked to its shard (for bidirectional sync).
+    let state = app
+        .repository()
+        .await
+        .get::<sync_core::domain::sync_state::RecordState>(
+            fixture.tenant,
+            &sync_core::domain::sync_state::RecordState::document_id(
+                &fixture.integration.id,
+                "contact",
+                "CON-000000001",
+            ),
+        )
+        .await
+        .unwrap()
+        .expect("the record's state")
+        .doc;
+    assert_eq!(state.shard_id.as_deref(), Some(shard_id));
     app.cleanup().await;
 }
 
@@ -193,12 +227,12 @@ async fn the_timers_ask_for_due_syncs_and_expiring_tokens() {
     .await;
     let due = app
         .events
-        .collect_until("integration.sync.check-due", TIMEOUT)
+        .collect_until("integration.sync.check_due", TIMEOUT)
         .await;
     assert!(due.last().unwrap().1["data"]["timestamp"].is_string());
     let expiring = app
         .events
-        .collect_until("integration.token.check-expiring", TIMEOUT)
+        .collect_until("integration.token.check_expiring", TIMEOUT)
         .await;
     let data = &expiring.last().unwrap().1["data"];
     let (now, threshold) = (

@@ -52,7 +52,7 @@ async fn ready_checks_cosmos_db_when_it_is_the_store() {
 async fn a_start_that_connects_in_the_background_publishes_once_connected() {
     use sync_core::{
         app::{App, BrokerConnect},
-        domain::events::{EventMetadata, types},
+        domain::events::{EventMetadata, EventType},
         ports::EventBus,
     };
     let data = tempfile::tempdir().unwrap();
@@ -65,7 +65,7 @@ async fn a_start_that_connects_in_the_background_publishes_once_connected() {
         .unwrap();
     let bus = app.rabbitmq.clone().expect("a RabbitMQ bus");
     let event = app.events.build(
-        types::SYNC_COMPLETED,
+        EventType::SyncCompleted,
         uuid::Uuid::new_v4(),
         serde_json::json!({"probe": true}),
         &EventMetadata::default(),

@@ -67,7 +67,6 @@ async fn a_second_sync_of_unchanged_data_publishes_nothing_and_an_edit_publishes
         published_ids(&events).is_empty(),
         "unchanged records publish nothing"
     );
-    assert_eq!(count(&events, "integration.opportunity.updated"), 0);
     assert_eq!(second["recordsCreated"], 0);
     assert_eq!(second["recordsUpdated"], 0);
 
@@ -97,7 +96,6 @@ async fn a_second_sync_of_unchanged_data_publishes_nothing_and_an_edit_publishes
     assert_eq!(raw.1["data"]["rawData"]["StageName"], "Closed Won");
     assert_eq!(raw.1["data"]["metadata"]["change"], "updated");
     assert_eq!(third["recordsUpdated"], 1);
-    assert_eq!(count(&events, "integration.opportunity.updated"), 1);
     assert!(
         third["cursors"]["opportunity"]
             .as_str()
@@ -210,6 +208,7 @@ async fn a_capped_run_says_more_remain_and_the_next_runs_continue_without_gaps_o
         for (id, n) in published_ids(&events) {
             *seen.entry(id).or_default() += n;
         }
+        assert_eq!(task["status"], "completed", "{task}");
         let more = task["moreRemaining"].as_bool().unwrap_or(false);
         runs.push((task["recordsProcessed"].as_u64().unwrap(), more));
         if !more {
@@ -244,7 +243,7 @@ async fn a_restart_mid_run_resumes_from_the_last_checkpoint_with_nothing_lost() 
         .await;
     let mut before = first
         .events
-        .collect_until("integration.data.raw.batch", TIMEOUT)
+        .collect_until("integration.data.raw", TIMEOUT)
         .await;
     first.shutdown().await;
     before.extend(first.events.drain_for(Duration::from_millis(500)).await);

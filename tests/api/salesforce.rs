@@ -97,9 +97,9 @@ async fn opportunities_sync_without_missing_shared_timestamps_then_only_changes_
     assert_eq!(first["recordsCreated"], 250);
     let raw = events
         .iter()
-        .find(|(k, _)| k == "integration.data.raw.batch")
+        .find(|(k, _)| k == "integration.data.raw")
         .unwrap();
-    assert!(raw.1["data"]["records"][0]["rawData"]["StageName"].is_string());
+    assert!(raw.1["data"]["rawData"]["StageName"].is_string());
 
     let (second, events) = sync(&mut s).await;
     assert!(

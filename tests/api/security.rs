@@ -114,8 +114,8 @@ async fn every_endpoint_refuses_bad_credentials_and_bad_tenancy() {
             StatusCode::UNAUTHORIZED,
         ),
         (
-            "other issuer",
-            Some(tokens::from_another_issuer(jwt, tenant)),
+            "refresh token",
+            Some(tokens::refresh_token(jwt, tenant)),
             Some(header.clone()),
             StatusCode::UNAUTHORIZED,
         ),

@@ -23,7 +23,7 @@ async fn a_sync_running_at_shutdown_ends_failed_with_the_reason_and_says_so() {
     // Wait until records are flowing.
     let _ = app
         .events
-        .collect_until("integration.data.raw.batch", Duration::from_secs(30))
+        .collect_until("integration.data.raw", Duration::from_secs(30))
         .await;
 
     app.shutdown().await;

@@ -130,7 +130,7 @@ async fn a_running_task_cancelled_stops_at_its_next_page_and_records_cancelled()
         .await;
     let _ = app
         .events
-        .collect_until("integration.data.raw.batch", TIMEOUT)
+        .collect_until("integration.data.raw", TIMEOUT)
         .await;
 
     let response = app
@@ -218,7 +218,12 @@ async fn a_pending_task_is_cancelled_at_once_saying_by_whom() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "cancelled");
-    assert!(body["error"].as_str().unwrap().contains("test-user"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains(integration_tests::spawn::TEST_USER)
+    );
     app.cleanup().await;
 }
 

@@ -289,7 +289,7 @@ async fn a_hanging_receiver_does_not_hold_up_syncs_and_a_failing_one_is_marked_u
         fixture.tenant,
         &fixture.integration.id,
         &url,
-        &["integration.data.raw.batch", "integration.sync.started"],
+        &["integration.data.raw", "integration.sync.started"],
     )
     .await;
 

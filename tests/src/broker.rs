@@ -222,14 +222,14 @@ impl EventObserver {
     }
 }
 
-/// External ids carried by data events (`integration.data.raw` and
-/// `integration.data.raw.batch`), with how often each appeared.
+/// External ids carried by data events (`integration.data.raw` and batches,
+/// under either batch name), with how often each appeared.
 pub fn published_ids(events: &[(String, Value)]) -> std::collections::HashMap<String, usize> {
     let mut ids = std::collections::HashMap::new();
     for (kind, event) in events {
         let records: Vec<&Value> = match kind.as_str() {
             "integration.data.raw" => vec![&event["data"]],
-            "integration.data.raw.batch" => event["data"]["records"]
+            "integration.data.raw_batch" | "integration.data.raw.batch" => event["data"]["records"]
                 .as_array()
                 .map(|r| r.iter().collect())
                 .unwrap_or_default(),
@@ -259,6 +259,6 @@ pub fn envelope(event_type: &str, tenant: uuid::Uuid, data: Value) -> Value {
         "id": uuid::Uuid::new_v4(), "type": event_type, "version": "1.0",
         "timestamp": "2026-11-27T00:00:00.000Z", "tenantId": tenant,
         "source": {"service": "integration-manager", "instance": "im-1"},
-        "data": data, "metadata": {"correlationId": "corr-1"}
+        "data": data, "metadata": {"correlationId": uuid::Uuid::new_v4()}
     })
 }

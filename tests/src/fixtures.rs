@@ -20,9 +20,9 @@ pub fn sandbox_integration(entities: &[&str], records: u64) -> IntegrationFixtur
     let integration = serde_json::from_value(json!({
         "id": Uuid::new_v4().to_string(),
         "tenantId": tenant,
-        "provider": "sandbox",
-        "status": "active",
-        "syncConfig": {"direction": "inbound", "entityMappings": mappings},
+        "providerName": "sandbox",
+        "status": "connected",
+        "syncConfig": {"syncDirection": "inbound", "entityMappings": mappings},
         "settings": {"sandbox": {"recordsPerEntity": records, "seed": 1}}
     }))
     .expect("valid integration");

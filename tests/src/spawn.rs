@@ -16,6 +16,8 @@ use uuid::Uuid;
 use crate::broker::{self, EventObserver};
 
 const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
+/// The user tests act as (a uuid, as the platform's user ids are).
+pub const TEST_USER: &str = "5b0e7c1d-2f3a-4b5c-8d6e-7f8091a2b3c4";
 
 #[derive(Default)]
 pub struct SpawnOptions {
@@ -182,9 +184,10 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
 }
 
 impl TestApp {
+    /// A user token shaped as the platform's auth service signs it.
     pub fn token_for(&self, tenant: Uuid) -> String {
         self.tokens
-            .mint("test-user", Some(tenant), Duration::from_secs(600))
+            .user_token(TEST_USER, Some(tenant), Duration::from_secs(600))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,6 +1,6 @@
 //! `on-schedule`: integration.sync.scheduled → an inbound sync of every enabled
 //! mapping of the integration; on its EventBridge schedule, publishes
-//! integration.sync.check-due.
+//! integration.sync.check_due.
 
 use integration_sync_functions::{Timer, run_trigger};
 use sync_core::triggers::consumes;

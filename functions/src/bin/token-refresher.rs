@@ -1,6 +1,6 @@
 //! `token-refresher`: integration.token.refresh-requested → one refresh per
 //! connection at a time across all instances; on its EventBridge schedule,
-//! publishes integration.token.check-expiring.
+//! publishes integration.token.check_expiring.
 
 use integration_sync_functions::{Timer, run_trigger};
 use sync_core::triggers::consumes;

@@ -3,4 +3,6 @@
 
 mod token;
 
-pub use token::{Claims, TokenError, TokenIssuer, TokenVerifier};
+pub use token::{
+    Caller, SERVICE_TOKEN_TTL, SERVICE_USER_ID, TokenError, TokenIssuer, TokenVerifier,
+};

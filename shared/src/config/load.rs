@@ -97,7 +97,18 @@ mod tests {
         assert_eq!(settings.rabbitmq.exchange, "coder_events");
         assert_eq!(settings.mapping.batch_threshold, 100);
         assert_eq!(settings.mapping.batch_size, 50);
-        assert_eq!(settings.jwt.issuer, "coder");
+        assert_eq!(
+            settings.jwt.issuer, None,
+            "the platform's tokens carry no issuer"
+        );
+        assert!(
+            !settings.mapping.batch_events,
+            "per-record events by default"
+        );
+        assert_eq!(
+            settings.services.secret_management.path.as_deref(),
+            Some("/api/secrets")
+        );
     }
 
     #[test]

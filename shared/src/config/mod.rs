@@ -139,7 +139,13 @@ pub struct StorageSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct JwtSettings {
     pub secret: SecretString,
-    pub issuer: String,
+    /// When set, incoming tokens must carry it as `iss`, and minted ones do.
+    /// The platform's tokens carry none in practice, so it is unset by default.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub issuer: Option<String>,
+    /// When set, incoming tokens must carry it as `aud`, and minted ones do.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +160,10 @@ pub struct ServiceEndpoint {
     #[serde(default, deserialize_with = "empty_as_none")]
     pub url: Option<String>,
     pub timeout_ms: u64,
+    /// Where the neighbour mounts its routes under `url` (secret-management:
+    /// `/api/secrets`; behind the gateway, `/api/v1/secrets`).
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +209,12 @@ pub struct SyncLimits {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MappingSettings {
+    /// Publish `integration.data.raw` batches for large syncs (off: one event
+    /// per record, which is what the platform consumes today).
+    pub batch_events: bool,
+    /// The routing key of batch events: the seed's `integration.data.raw.batch`
+    /// for a platform whose rule accepts it, else a conforming one it binds.
+    pub batch_event_type: String,
     pub batch_size: usize,
     pub batch_threshold: usize,
     pub retry_attempts: u32,

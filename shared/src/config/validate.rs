@@ -18,8 +18,8 @@ impl Settings {
         if self.jwt.secret.expose_secret().len() < MIN_JWT_SECRET_LEN {
             return invalid("jwt.secret", "must be at least 16 characters");
         }
-        if self.jwt.issuer.trim().is_empty() {
-            return invalid("jwt.issuer", "must not be empty");
+        if self.mapping.batch_event_type.trim().is_empty() {
+            return invalid("mapping.batch_event_type", "must not be empty");
         }
         if self.cosmos_db.endpoint.is_some() && self.cosmos_db.key.is_none() {
             return invalid(

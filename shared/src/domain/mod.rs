@@ -4,6 +4,7 @@
 pub mod conflict;
 pub mod events;
 pub mod execution;
+pub mod field_mapping;
 pub mod integration;
 pub mod merge;
 pub mod record;
@@ -15,7 +16,7 @@ pub mod webhook;
 
 pub use conflict::{ConflictStrategy, SyncConflict};
 pub use execution::SyncExecution;
-pub use integration::{EntityMapping, Integration, SyncConfig};
+pub use integration::{ConflictResolution, EntityMapping, Integration, SyncConfig};
 pub use record::ExternalRecord;
 pub use task::{Direction, RecordCounters, SyncTask, TaskStatus};
 pub use webhook::Webhook;

@@ -15,25 +15,6 @@ pub struct ExternalRecord {
     pub raw: Box<RawValue>,
 }
 
-/// Entity types the platform treats as opportunities, whatever the provider calls them.
-pub fn is_opportunity(entity_type: &str) -> bool {
-    ["opportunity", "opportunities", "deal", "deals"]
-        .iter()
-        .any(|name| entity_type.eq_ignore_ascii_case(name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_opportunity;
-
-    #[test]
-    fn opportunities_are_recognised_across_provider_names() {
-        assert!(is_opportunity("Opportunity"));
-        assert!(is_opportunity("deals"));
-        assert!(!is_opportunity("contact"));
-    }
-}
-
 /// How a record differs from what the integration last synced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {

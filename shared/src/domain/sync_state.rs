@@ -123,6 +123,11 @@ pub struct EntityCursor {
     /// Live (not deleted) records known; the mass-delete breaker's base.
     #[serde(default)]
     pub known_records: u64,
+    /// For a provider without a change window (it cannot read "modified
+    /// since"): the page the last run stopped before, so the next run goes on
+    /// from there instead of the start. `None` once a walk reached the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_page: Option<String>,
     #[serde(with = "super::time")]
     pub updated_at: DateTime<Utc>,
 }
@@ -141,6 +146,7 @@ impl EntityCursor {
             entity_type: entity_type.to_owned(),
             position: None,
             known_records: 0,
+            resume_page: None,
             updated_at: super::time::now(),
         }
     }

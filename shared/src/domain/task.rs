@@ -73,6 +73,18 @@ pub struct RecordCounters {
     pub records_unchanged: u64,
 }
 
+impl RecordCounters {
+    /// A run's counters as they go onto the stored task: `records_failed` is
+    /// counted there by mapping results while the run goes on, so the
+    /// stored count is kept, not the run's copy of it.
+    pub fn onto(self, stored: RecordCounters) -> RecordCounters {
+        RecordCounters {
+            records_failed: stored.records_failed,
+            ..self
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncTask {
@@ -113,6 +125,17 @@ pub struct SyncTask {
     /// record synced.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub cursors: std::collections::BTreeMap<String, String>,
+    /// The entity types the task walks (so results about its records can be
+    /// matched to them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entity_types: Vec<String>,
+    /// Shards integration-processors created from this task's records
+    /// (`integration.data.mapped` with `created: true`) ...
+    #[serde(default)]
+    pub shards_created: u64,
+    /// ... and shards it updated (`created: false`).
+    #[serde(default)]
+    pub shards_updated: u64,
     /// The run stopped at `max_records_per_sync`; the next run continues.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub more_remaining: bool,
@@ -170,6 +193,9 @@ impl SyncTask {
             run_lease: None,
             outbox: Vec::new(),
             cursors: Default::default(),
+            entity_types: Vec::new(),
+            shards_created: 0,
+            shards_updated: 0,
             more_remaining: false,
             created_at: now,
             updated_at: now,

@@ -12,6 +12,9 @@ pub enum TriggerError {
     IntegrationNotFound(String),
     #[error("integration {0} is not active")]
     IntegrationInactive(String),
+    /// integration-manager's document for it cannot be used; the text names the field.
+    #[error("integration {id} cannot be synced: {reason}")]
+    IntegrationInvalid { id: String, reason: String },
     #[error("direction `{}` is not supported yet; only `inbound` syncs run", .0.as_str())]
     UnsupportedDirection(Direction),
     #[error("provider `{0}` has no adapter in this service")]
@@ -72,6 +75,14 @@ pub enum RunError {
         deletions: u64,
         known: u64,
     },
+    /// A provider answered a page already read in this run: it ignores the
+    /// paging it was asked for, and going on would read the same records forever.
+    #[error(
+        "the provider returned the same page of `{entity_type}` twice (at page {page} of this run): \
+         it ignores the paging asked of it (integration-manager's adapters may ignore `offset`); \
+         the run stopped instead of reading it forever"
+    )]
+    RepeatedPage { entity_type: String, page: u64 },
     #[error("provider error: {0}")]
     Provider(#[from] ProviderError),
     #[error("publishing events failed: {0}")]

@@ -39,7 +39,8 @@ pub use runner::TaskRunner;
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     pub page_size: usize,
-    /// A run stops after this many records; the next one continues.
+    /// A run stops after reading this many records (unchanged ones included);
+    /// the next one continues.
     pub max_records_per_sync: u64,
     /// Incremental reads start this much before the cursor, to catch changes
     /// committed later than their timestamp.
@@ -49,9 +50,11 @@ pub struct EngineSettings {
     pub mass_delete_share: f64,
     /// ... and at least this many.
     pub mass_delete_min: u64,
+    /// Batch events on (else one `integration.data.raw` per record, always).
+    pub batch_events: bool,
     /// Up to this many records in a sync: one `integration.data.raw` each.
     pub batch_threshold: usize,
-    /// Above the threshold: `integration.data.raw.batch` of this many records.
+    /// Above the threshold (batch events on): batches of this many records.
     pub batch_size: usize,
     /// A store outage met while recording a run's end is waited out this long.
     pub outage_tolerance: std::time::Duration,
@@ -135,10 +138,13 @@ impl SyncEngine {
             .map_err(|e| match e {
                 DirectoryError::NotFound(id) => TriggerError::IntegrationNotFound(id),
                 DirectoryError::Unavailable(why) => TriggerError::DirectoryUnavailable(why),
+                DirectoryError::Invalid { id, reason } => {
+                    TriggerError::IntegrationInvalid { id, reason }
+                }
                 DirectoryError::Unexpected(e) => TriggerError::Unexpected(e),
             })?;
         let entities = self.check_runnable(&integration, &request)?;
-        let task = SyncTask::new_pending(
+        let mut task = SyncTask::new_pending(
             tenant,
             request.integration_id,
             request.direction,
@@ -146,6 +152,7 @@ impl SyncEngine {
             request.filters,
             request.triggered_by,
         );
+        task.entity_types = entities.clone();
         let lease = match self
             .limiter
             .acquire(tenant, &task.integration_id, task.task_id, Utc::now())

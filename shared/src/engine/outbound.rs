@@ -1,22 +1,29 @@
-//! Outbound sync: a platform change (`shard.updated`) goes to the external
-//! system, merged field by field against the last synced base.
+//! Outbound sync: a platform change (`shard.updated`, which carries only the
+//! shard's id) goes to the external system, merged field by field against the
+//! last synced base.
 //!
-//! Only what the platform changed is pushed, with a conditional write; a
-//! provider-side change between our read and our write fails the condition
-//! and the merge is redone from a fresh read. Both sides having changed the
-//! same field is settled by the integration's strategy or stored as a
-//! conflict, with nothing overwritten. The service's own inbound writes coming
-//! back as `shard.updated` are recognised (correlation id, or no field that
-//! differs from the base) and do nothing.
+//! The shard is read from shard-manager; the record it mirrors is named in
+//! its metadata (see [`Shard::link`]); its platform field names go back to the
+//! provider's through the integration's field mappings
+//! ([`field_mapping::to_provider`]). Only what the platform changed is pushed,
+//! with a conditional write; a provider-side change between our read and our
+//! write fails the condition and the merge is redone from a fresh read. Both
+//! sides having changed the same field is settled by the integration's
+//! strategy or stored as a conflict, with nothing overwritten. The service's
+//! own inbound writes coming back as `shard.updated` are recognised
+//! (correlation id, or no field that differs from the base) and do nothing.
+//! A provider that cannot be written to (integration-manager's proxy) is
+//! refused before anything is read.
 
 use serde_json::Value;
 
 use super::SyncEngine;
 use crate::{
     domain::{
-        Integration, SyncConflict,
-        events::{ConflictDetected, DataSynced, EventMetadata, ShardUpdated, types},
-        merge::{Fields, MergeOutcome, change_set, three_way},
+        EntityMapping, Integration, SyncConflict,
+        events::{ConflictDetected, DataSynced, EventMetadata, EventType, ShardUpdated},
+        field_mapping,
+        merge::{Fields, MergeOutcome, Side, change_set, three_way},
         shard::Shard,
         sync_state::{RecordState, canonical, hash_value, raw_json},
         time,
@@ -48,18 +55,22 @@ pub enum OutboundOutcome {
     Conflict { conflict_id: uuid::Uuid },
     /// Nothing to do, and why.
     Skipped(&'static str),
+    /// The integration cannot be written to; the text says why.
+    Refused(String),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
     #[error("shard: {0}")]
     Shard(#[from] ShardError),
-    #[error("no shard-manager is configured and the event carries no shard")]
+    #[error("no shard-manager is configured: shard.updated carries only the shard's id")]
     NoShardSource,
     #[error("integration: {0}")]
     Directory(#[from] DirectoryError),
-    #[error("the shard does not say which entity type it is, and the integration maps several")]
-    UnknownEntity,
+    #[error(
+        "shard type `{0}` matches none of the integration's entity mappings, and it has several"
+    )]
+    UnknownEntity(String),
     #[error("provider: {0}")]
     Provider(#[from] ProviderError),
     #[error(
@@ -78,48 +89,51 @@ impl SyncEngine {
         &self,
         event: ShardUpdated,
     ) -> Result<OutboundOutcome, OutboundError> {
-        let shard = match event.shard.clone() {
-            Some(shard) => shard,
-            None => {
-                let source = self.shards.as_ref().ok_or(OutboundError::NoShardSource)?;
-                source.get_shard(event.tenant_id, &event.shard_id).await?
-            }
-        };
-        let (Some(integration_id), Some(external_id)) =
-            (shard.integration(), shard.external_id.clone())
-        else {
+        let source = self.shards.as_ref().ok_or(OutboundError::NoShardSource)?;
+        let shard = source.get_shard(event.tenant_id, &event.shard_id).await?;
+        let Some(link) = shard.link() else {
             return Ok(OutboundOutcome::Skipped(
                 "the shard is not linked to an external record",
             ));
         };
         let integration = self
             .directory
-            .get_integration(event.tenant_id, integration_id)
+            .get_integration(event.tenant_id, &link.integration_id)
             .await?;
         if !integration.syncs_outbound() || !integration.is_active() {
             return Ok(OutboundOutcome::Skipped(
                 "the integration does not sync outbound",
             ));
         }
-        let entity = match &shard.entity_type {
-            Some(entity) => entity.clone(),
-            None => match integration.enabled_entities().as_slice() {
-                [only] => only.clone(),
-                _ => return Err(OutboundError::UnknownEntity),
-            },
-        };
         let provider = self
             .providers
             .get(&integration.provider)
             .ok_or_else(|| ProviderError::Unsupported(integration.provider.clone()))?;
+        if !provider.can_push() {
+            let why = format!(
+                "integration {} ({}) is reached through integration-manager, which cannot write \
+                 to the provider: outbound sync is not possible for it",
+                integration.id, integration.provider
+            );
+            tracing::warn!(reason = %why, "outbound sync refused");
+            return Ok(OutboundOutcome::Refused(why));
+        }
+        let shard_type = shard
+            .shard_type_id
+            .clone()
+            .or_else(|| event.shard_type_id.clone())
+            .unwrap_or_default();
+        let mapping = entity_mapping(&integration, &shard_type)?;
+        let entity = mapping.external_entity.clone();
+        let external_id = link.external_id;
         let state_id = RecordState::document_id(&integration.id, &entity, &external_id);
         let state = self
             .repo
             .get::<RecordState>(event.tenant_id, &state_id)
             .await?
             .map(|v| v.doc);
-        if let (Some(state), Some(correlation)) = (&state, &event.correlation_id)
-            && state.last_correlation_id.as_deref() == Some(correlation)
+        if let (Some(state), Some(correlation)) = (&state, &event.metadata.correlation_id)
+            && state.last_correlation_id.as_deref() == Some(correlation.to_string().as_str())
         {
             return Ok(OutboundOutcome::Skipped("our own write coming back"));
         }
@@ -129,8 +143,8 @@ impl SyncEngine {
                     &event,
                     &shard,
                     &integration,
+                    mapping,
                     provider.as_ref(),
-                    &entity,
                     &external_id,
                     state.as_ref(),
                 )
@@ -153,11 +167,12 @@ impl SyncEngine {
         event: &ShardUpdated,
         shard: &Shard,
         integration: &Integration,
+        mapping: &EntityMapping,
         provider: &dyn Provider,
-        entity: &str,
         external_id: &str,
         state: Option<&RecordState>,
     ) -> Result<OutboundOutcome, OutboundError> {
+        let entity = mapping.external_entity.as_str();
         let Some(remote) = provider
             .get_record(integration, entity, external_id)
             .await?
@@ -177,27 +192,28 @@ impl SyncEngine {
             || source.clone(),
             |s| provider.fields_of(&s.snapshot_value(provider.volatile_fields())),
         );
-        // Only fields the external system has: the shard's platform-only fields stay home.
-        let target: Fields = shard
-            .data
-            .iter()
-            .filter(|(k, _)| base.contains_key(*k) || source.contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        // The shard in the provider's field names; platform-only fields stay home.
+        let view =
+            field_mapping::to_provider(&mapping.field_mappings, &shard.structured_data, &base);
+        if !view.skipped.is_empty() {
+            tracing::info!(fields = ?view.skipped, "mapped fields that cannot be written back");
+        }
+        let target = view.fields;
+        let newer = newer_side(remote.modified_at, shard.updated_at);
         let merge = three_way(
             &base,
             &target,
             &source,
-            &integration.conflict_policy(),
+            &integration.conflict_policy(newer),
             NEVER_MERGED,
         );
         let metadata = EventMetadata {
             correlation_id: event
+                .metadata
                 .correlation_id
-                .clone()
-                .or_else(|| Some(uuid::Uuid::new_v4().to_string())),
-            causation_id: event.event_id.clone(),
-            user_id: None,
+                .or_else(|| Some(uuid::Uuid::new_v4())),
+            causation_id: Some(event.event_id),
+            user_id: event.metadata.user_id,
         };
         if merge.needs_person() {
             let conflict_id = self
@@ -262,11 +278,11 @@ impl SyncEngine {
                 synced_at: time::now(),
                 last_task_id: state.map_or_else(uuid::Uuid::nil, |s| s.last_task_id),
                 shard_id: Some(shard.id.clone()),
-                last_correlation_id: metadata.correlation_id.clone(),
+                last_correlation_id: metadata.correlation_id.map(|c| c.to_string()),
             })
             .await?;
         let mut events = vec![self.events.build(
-            types::DATA_SYNCED,
+            EventType::DataSynced,
             event.tenant_id,
             DataSynced {
                 shard_id: &shard.id,
@@ -316,11 +332,12 @@ impl SyncEngine {
             "entityType": entity,
             "rawData": record,
             "externalId": external_id,
-            "idempotencyKey": format!("{}-{external_id}-{}", integration.id, metadata.correlation_id.clone().unwrap_or_default()),
-            "correlationId": metadata.correlation_id,
+            "idempotencyKey": format!("{}-{external_id}-{}", integration.id, metadata.correlation_id.unwrap_or_default()),
+            "correlationId": metadata.correlation_id.unwrap_or_default(),
             "metadata": {"direction": "bidirectional", "change": "updated", "changes": change_set(before, after, NEVER_MERGED)},
         });
-        self.events.build(types::DATA_RAW, tenant, data, metadata)
+        self.events
+            .build(EventType::DataRaw, tenant, data, metadata)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -337,7 +354,7 @@ impl SyncEngine {
         metadata: &EventMetadata,
     ) -> Result<uuid::Uuid, OutboundError> {
         let strategy = integration
-            .conflict_policy()
+            .conflict_policy(None)
             .strategy
             .unwrap_or(crate::domain::ConflictStrategy::Manual);
         let conflict = SyncConflict {
@@ -366,7 +383,7 @@ impl SyncEngine {
             .map(|c| c.field.as_str())
             .collect();
         let detected = self.events.build(
-            types::CONFLICT_DETECTED,
+            EventType::ConflictDetected,
             integration.tenant_id,
             ConflictDetected {
                 conflict_id: conflict.conflict_id,
@@ -387,4 +404,39 @@ impl SyncEngine {
         tracing::info!(conflict_id = %conflict.conflict_id, "conflict stored for a person to resolve");
         Ok(conflict.conflict_id)
     }
+}
+
+/// The entity mapping a shard of `shard_type` belongs to: the one with that
+/// shard type, else the integration's only enabled mapping.
+fn entity_mapping<'i>(
+    integration: &'i Integration,
+    shard_type: &str,
+) -> Result<&'i EntityMapping, OutboundError> {
+    if let Some(mapping) = integration.mapping_for_shard_type(shard_type) {
+        return Ok(mapping);
+    }
+    let mut enabled = integration
+        .sync_config
+        .entity_mappings
+        .iter()
+        .filter(|m| m.enabled);
+    match (enabled.next(), enabled.next()) {
+        (Some(only), None) => Ok(only),
+        _ => Err(OutboundError::UnknownEntity(shard_type.to_owned())),
+    }
+}
+
+/// Which side changed the record last, when both times are known
+/// (`last_write_wins`); the provider wins a tie.
+pub(super) fn newer_side(
+    remote_modified: chrono::DateTime<chrono::Utc>,
+    shard_updated: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<Side> {
+    shard_updated.map(|local| {
+        if local > remote_modified {
+            Side::Target
+        } else {
+            Side::Source
+        }
+    })
 }

@@ -1,21 +1,24 @@
 //! Turns the changed records of a run into events, per record or in batches.
 //!
-//! The contract: a sync of at most `batch_threshold` records publishes one
-//! `integration.data.raw` per record; a larger one publishes
-//! `integration.data.raw.batch` events of `batch_size` records. The total is not
-//! known up front, so the first `batch_threshold` records are held back until
-//! either the run ends (per-record) or one more arrives (batches from then on).
-//! Memory stays bounded by the threshold plus one page. Records go out in the
-//! order they came in, so whatever the publisher still holds is always the
-//! newest part of the walk.
+//! By default every record goes out as one `integration.data.raw`, at once:
+//! that is what the platform's integration-processors consumes today. With
+//! batch events on (`mapping.batch_events`), the seed's rule applies: a sync
+//! of at most `batch_threshold` records publishes one event per record, a
+//! larger one batch events of `batch_size` records (under
+//! `mapping.batch_event_type`). The total is not known up front, so then the
+//! first `batch_threshold` records are held back until either the run ends
+//! (per-record) or one more arrives (batches from then on). Memory stays
+//! bounded by the threshold plus one page. Records go out in the order they
+//! came in, so whatever the publisher still holds is always the newest part
+//! of the walk.
 
 use crate::domain::{
     ExternalRecord, SyncExecution, SyncTask,
     events::{
-        BatchRecord, DataDeleted, DataRaw, DataRawBatch, EventFactory, EventMetadata,
-        OpportunityUpdated, OutboundEvent, RecordMetadata, idempotency_key, stable_event_id, types,
+        BatchRecord, DataDeleted, DataRaw, DataRawBatch, EventFactory, EventMetadata, EventType,
+        OutboundEvent, RecordMetadata, idempotency_key, stable_event_id,
     },
-    record::{ChangedRecord, is_opportunity},
+    record::ChangedRecord,
 };
 
 /// Events ready to publish, and the records they carry.
@@ -31,6 +34,8 @@ pub struct PublishContext<'a> {
     pub provider: &'a str,
     pub events: &'a EventFactory,
     pub metadata: EventMetadata,
+    /// Batch events on; otherwise every record goes out on its own, at once.
+    pub batches: bool,
     pub batch_threshold: usize,
     pub batch_size: usize,
 }
@@ -65,6 +70,12 @@ impl<'a> RecordPublisher<'a> {
     /// Takes a page's changed records; returns what can go out now.
     pub fn add_page(&mut self, records: Vec<ChangedRecord>) -> Outgoing {
         let mut out = Outgoing::default();
+        if !self.ctx.batches {
+            for record in records {
+                self.per_record_events(record, &mut out);
+            }
+            return out;
+        }
         for record in records {
             match &mut self.mode {
                 Mode::Holding(held) if held.len() < self.ctx.batch_threshold => held.push(record),
@@ -100,7 +111,7 @@ impl<'a> RecordPublisher<'a> {
     pub fn deletion_event(&self, record: &ExternalRecord) -> OutboundEvent {
         let task = self.ctx.task;
         let key = idempotency_key(&task.integration_id, &record.external_id, task.task_id);
-        let id = record_event_id(types::DATA_DELETED, &key, record);
+        let id = record_event_id(EventType::DataDeleted, &key, record);
         let data = DataDeleted {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
@@ -114,7 +125,7 @@ impl<'a> RecordPublisher<'a> {
         };
         self.ctx.events.build_with_id(
             id,
-            types::DATA_DELETED,
+            EventType::DataDeleted,
             task.tenant_id,
             data,
             &self.ctx.metadata,
@@ -161,7 +172,7 @@ impl<'a> RecordPublisher<'a> {
         let task = self.ctx.task;
         let record = &changed.record;
         let key = idempotency_key(&task.integration_id, &record.external_id, task.task_id);
-        let id = record_event_id(types::DATA_RAW, &key, record);
+        let id = record_event_id(EventType::DataRaw, &key, record);
         let data = DataRaw {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
@@ -176,12 +187,11 @@ impl<'a> RecordPublisher<'a> {
         };
         out.events.push(self.ctx.events.build_with_id(
             id,
-            types::DATA_RAW,
+            EventType::DataRaw,
             task.tenant_id,
             data,
             &self.ctx.metadata,
         ));
-        self.opportunity_event(record, out);
         out.records.push(changed);
     }
 
@@ -208,7 +218,7 @@ impl<'a> RecordPublisher<'a> {
                 }
             })
             .collect();
-        let id = stable_event_id(types::DATA_RAW_BATCH, &[&versions]);
+        let id = stable_event_id(EventType::DataRawBatch.name(), &[&versions]);
         let data = DataRawBatch {
             integration_id: &task.integration_id,
             tenant_id: task.tenant_id,
@@ -224,40 +234,12 @@ impl<'a> RecordPublisher<'a> {
         };
         out.events.push(self.ctx.events.build_with_id(
             id,
-            types::DATA_RAW_BATCH,
+            EventType::DataRawBatch,
             task.tenant_id,
             data,
             &self.ctx.metadata,
         ));
-        for changed in &records {
-            self.opportunity_event(&changed.record, out);
-        }
         out.records.extend(records);
-    }
-
-    fn opportunity_event(&self, record: &ExternalRecord, out: &mut Outgoing) {
-        if !is_opportunity(&record.entity_type) {
-            return;
-        }
-        let task = self.ctx.task;
-        let key = idempotency_key(&task.integration_id, &record.external_id, task.task_id);
-        let id = record_event_id(types::OPPORTUNITY_UPDATED, &key, record);
-        let data = OpportunityUpdated {
-            integration_id: &task.integration_id,
-            tenant_id: task.tenant_id,
-            opportunity_id: &record.external_id,
-            shard_id: None,
-            sync_task_id: task.task_id,
-            correlation_id: self.correlation_id(),
-            metadata: self.record_metadata(record, None),
-        };
-        out.events.push(self.ctx.events.build_with_id(
-            id,
-            types::OPPORTUNITY_UPDATED,
-            task.tenant_id,
-            data,
-            &self.ctx.metadata,
-        ));
     }
 
     fn correlation_id(&self) -> String {
@@ -267,9 +249,9 @@ impl<'a> RecordPublisher<'a> {
 
 /// One record version's event id: the same version published again by the
 /// same task (a resumed run) is the same event.
-fn record_event_id(event_type: &str, key: &str, record: &ExternalRecord) -> uuid::Uuid {
+fn record_event_id(event_type: EventType, key: &str, record: &ExternalRecord) -> uuid::Uuid {
     stable_event_id(
-        event_type,
+        event_type.name(),
         &[
             key.as_bytes(),
             &record.modified_at.timestamp_micros().to_le_bytes(),

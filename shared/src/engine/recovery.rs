@@ -212,6 +212,7 @@ impl SyncEngine {
                 .map(|entities| (integration, entities))
                 .map_err(|e| e.to_string()),
             Err(DirectoryError::NotFound(id)) => Err(format!("integration {id} not found")),
+            Err(e @ DirectoryError::Invalid { .. }) => Err(e.to_string()),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot resume a task while the directory is unavailable");
                 return Ok(false);

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     domain::{
         ConflictStrategy, SyncConflict, TenantId,
-        events::{DataSynced, EventMetadata, types},
+        events::{DataSynced, EventMetadata, EventType},
         merge::{ConflictPolicy, Fields, Side, change_set, three_way},
         sync_state::{RecordState, canonical, hash_value, raw_json},
         time,
@@ -187,8 +187,8 @@ impl SyncEngine {
         };
         let (to_source, to_target) = (differs(&source), differs(&target));
         let metadata = EventMetadata {
-            correlation_id: Some(uuid::Uuid::new_v4().to_string()),
-            causation_id: Some(conflict.conflict_id.to_string()),
+            correlation_id: Some(uuid::Uuid::new_v4()),
+            causation_id: Some(conflict.conflict_id),
             user_id: None,
         };
         let mut modified_at = remote.modified_at;
@@ -237,13 +237,13 @@ impl SyncEngine {
                     .shard_id
                     .clone()
                     .or_else(|| previous.and_then(|p| p.shard_id)),
-                last_correlation_id: metadata.correlation_id.clone(),
+                last_correlation_id: metadata.correlation_id.map(|c| c.to_string()),
             })
             .await?;
         let mut events = Vec::new();
         if !to_source.is_empty() {
             events.push(self.events.build(
-                types::DATA_SYNCED,
+                EventType::DataSynced,
                 tenant,
                 DataSynced {
                     shard_id: conflict.shard_id.as_deref().unwrap_or_default(),

@@ -1,8 +1,8 @@
 //! Caller identity: `Authorization: Bearer <JWT>` plus `X-Tenant-ID`.
 //!
 //! 401 when the token or the tenant header is missing, or the token is invalid or
-//! expired; 403 when the tenant header is not a UUID or names a tenant the token
-//! is not scoped to.
+//! expired (the message names the claim at fault); 403 when the tenant header
+//! is not a UUID or names a tenant the token is not scoped to.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use uuid::Uuid;
@@ -39,11 +39,11 @@ impl FromRequestParts<AppState> for TenantContext {
             .ok_or_else(|| {
                 ApiError::Forbidden("invalid_tenant", "X-Tenant-ID must be a UUID".into())
             })?;
-        let claims = state.verifier.verify(token).map_err(|e| match e {
+        let caller = state.verifier.verify(token).map_err(|e| match e {
             TokenError::Expired => ApiError::Unauthorized("token_expired", e.to_string()),
-            TokenError::Invalid => ApiError::Unauthorized("invalid_token", e.to_string()),
+            _ => ApiError::Unauthorized("invalid_token", e.to_string()),
         })?;
-        if claims.tenant_id != Some(tenant_header) {
+        if caller.tenant_id != tenant_header {
             return Err(ApiError::Forbidden(
                 "tenant_mismatch",
                 "the token is not valid for the tenant in X-Tenant-ID".into(),
@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for TenantContext {
         }
         Ok(TenantContext {
             tenant_id: tenant_header,
-            user_id: claims.sub,
+            user_id: caller.user_id,
         })
     }
 }

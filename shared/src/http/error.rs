@@ -125,6 +125,9 @@ impl From<TriggerError> for ApiError {
             TriggerError::IntegrationInactive(_) => {
                 ApiError::Unprocessable("integration_inactive", e.to_string())
             }
+            TriggerError::IntegrationInvalid { .. } => {
+                ApiError::Unprocessable("integration_invalid", e.to_string())
+            }
             TriggerError::UnsupportedDirection(_) => {
                 ApiError::Unprocessable("unsupported_direction", e.to_string())
             }
@@ -213,6 +216,9 @@ impl From<crate::engine::resolve::ResolveError> for ApiError {
                 "integration_gone",
                 "the conflict's integration no longer exists".into(),
             ),
+            ResolveError::Outbound(
+                e @ OutboundError::Directory(crate::ports::DirectoryError::Invalid { .. }),
+            ) => ApiError::Unprocessable("integration_invalid", e.to_string()),
             ResolveError::Outbound(other) => ApiError::Unavailable(other.to_string()),
         }
     }

@@ -12,6 +12,10 @@ pub enum PublishError {
     /// The broker refused a message (negative acknowledgement).
     #[error("the broker refused {refused} of {total} events")]
     Nacked { refused: usize, total: usize },
+    /// An exchange or queue exists on the broker with another declaration
+    /// than this service's; retrying cannot help. The text names it.
+    #[error("broker topology conflict: {0}")]
+    Topology(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

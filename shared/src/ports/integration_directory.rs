@@ -10,12 +10,16 @@ pub enum DirectoryError {
     NotFound(String),
     #[error("integration directory unavailable: {0}")]
     Unavailable(String),
+    /// The integration's document cannot be used; `reason` names the field.
+    #[error("integration {id} cannot be used: {reason}")]
+    Invalid { id: String, reason: String },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 /// Guarantees: an integration is returned only to its own tenant (another
-/// tenant's id is `NotFound`); transient failures are `Unavailable`.
+/// tenant's id is `NotFound`); transient failures are `Unavailable`; a
+/// document that cannot be read is `Invalid`, naming what was wrong.
 #[async_trait]
 pub trait IntegrationDirectory: Send + Sync + 'static {
     async fn get_integration(

@@ -85,6 +85,19 @@ pub trait Provider: Send + Sync + 'static {
         request: PushRequest,
     ) -> Result<PushOutcome, ProviderError>;
 
+    /// Whether `push` can write at all; outbound sync is refused up front
+    /// for a provider that cannot (nothing is read or merged first).
+    fn can_push(&self) -> bool {
+        true
+    }
+
+    /// Whether `modified_since` narrows what is read. Without a change window
+    /// every run would walk everything from the start, so the engine resumes
+    /// such a provider from the page its last run stopped before.
+    fn has_change_window(&self) -> bool {
+        true
+    }
+
     /// One record as it is now; `None` when the provider has no such record.
     async fn get_record(
         &self,

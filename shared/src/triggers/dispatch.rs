@@ -3,18 +3,21 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
-    mapping::{self, MappingResult},
+    mapping,
     processed::ProcessedEvents,
     token::{RefreshOutcome, TokenRefresher},
 };
 use crate::{
     domain::{
         Direction, TenantId,
-        events::{EventEnvelope, EventFactory, EventMetadata, ShardUpdated, types},
+        events::{
+            EventEnvelope, EventFactory, EventMetadata, EventType, ShardUpdated,
+            TokenRefreshFailed, TokenRefreshed,
+            consumed::{MappingResult, RefreshRequested, SyncRequested},
+        },
         time,
     },
     engine::{SyncEngine, TriggerError, TriggerRequest, outbound::OutboundError},
@@ -57,25 +60,6 @@ pub struct EventDispatcher {
     tokens: TokenRefresher,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SyncRequestData {
-    integration_id: String,
-    #[serde(default)]
-    entity_type: Option<String>,
-    #[serde(default)]
-    filters: Option<Value>,
-    #[serde(default)]
-    trigger: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RefreshRequestData {
-    connection_id: String,
-    integration_id: String,
-}
-
 impl EventDispatcher {
     pub fn new(
         engine: Arc<SyncEngine>,
@@ -96,24 +80,31 @@ impl EventDispatcher {
         }
     }
 
-    /// Handles one message body of one of the `accepted` event types.
+    /// Handles one message body of one of the `accepted` event types (under
+    /// either of its spellings).
     #[tracing::instrument(skip_all, fields(routing_key))]
-    pub async fn handle(&self, body: &[u8], accepted: &[&str]) -> Result<Handled, HandleError> {
+    pub async fn handle(
+        &self,
+        body: &[u8],
+        accepted: &[EventType],
+    ) -> Result<Handled, HandleError> {
         let envelope: EventEnvelope<Value> = serde_json::from_slice(body)
             .map_err(|e| HandleError::Rejected(format!("not an event envelope: {e}")))?;
         tracing::Span::current().record("routing_key", envelope.event_type.as_str());
-        if !accepted.contains(&envelope.event_type.as_str()) {
-            return Err(HandleError::Rejected(format!(
-                "`{}` is not an event this trigger handles",
-                envelope.event_type
-            )));
-        }
+        let event_type = EventType::consumed(&envelope.event_type)
+            .filter(|t| accepted.contains(t))
+            .ok_or_else(|| {
+                HandleError::Rejected(format!(
+                    "`{}` is not an event this trigger handles",
+                    envelope.event_type
+                ))
+            })?;
         let event_id = envelope.id.to_string();
         if self.processed.seen(envelope.tenant_id, &event_id).await? {
             tracing::info!(event_id, "event already handled; redelivery ignored");
             return Ok(Handled::Duplicate);
         }
-        let outcome = self.dispatch(&envelope).await?;
+        let outcome = self.dispatch(event_type, &envelope).await?;
         self.processed
             .remember(
                 envelope.tenant_id,
@@ -138,11 +129,16 @@ impl EventDispatcher {
             .map_err(|e| HandleError::Transient(format!("dead-lettering failed: {e}")))
     }
 
-    async fn dispatch(&self, envelope: &EventEnvelope<Value>) -> Result<String, HandleError> {
+    async fn dispatch(
+        &self,
+        event_type: EventType,
+        envelope: &EventEnvelope<Value>,
+    ) -> Result<String, HandleError> {
         let tenant = envelope.tenant_id;
-        match envelope.event_type.as_str() {
-            types::SHARD_UPDATED => {
-                let event = ShardUpdated::from_envelope(envelope).map_err(HandleError::Rejected)?;
+        match event_type {
+            EventType::ShardUpdated => {
+                let event = ShardUpdated::from_envelope(envelope)
+                    .map_err(|e| HandleError::Rejected(format!("unexpected data: {e}")))?;
                 let outcome = self
                     .engine
                     .handle_shard_updated(event)
@@ -150,8 +146,8 @@ impl EventDispatcher {
                     .map_err(outbound_error)?;
                 Ok(format!("{outcome:?}"))
             }
-            types::SYNC_SCHEDULED | types::WEBHOOK_RECEIVED => {
-                let data: SyncRequestData = parse(&envelope.data)?;
+            EventType::SyncScheduled | EventType::WebhookReceived => {
+                let data: SyncRequested = parse(&envelope.data)?;
                 let by = format!(
                     "event:{}:{}",
                     envelope.event_type,
@@ -175,13 +171,13 @@ impl EventDispatcher {
                     Err(e) => Err(HandleError::Rejected(e.to_string())),
                 }
             }
-            types::TOKEN_REFRESH_REQUESTED => {
-                let data: RefreshRequestData = parse(&envelope.data)?;
+            EventType::TokenRefreshRequested => {
+                let data: RefreshRequested = parse(&envelope.data)?;
                 self.refresh_token(tenant, &data, envelope).await
             }
-            types::DATA_MAPPED | types::DATA_MAPPING_FAILED => {
+            EventType::DataMapped | EventType::DataMappingFailed => {
                 let data: MappingResult = parse(&envelope.data)?;
-                let failed = envelope.event_type == types::DATA_MAPPING_FAILED;
+                let failed = event_type == EventType::DataMappingFailed;
                 let counted = mapping::count(&self.repo, tenant, &data, failed).await?;
                 Ok(if counted {
                     "counted".into()
@@ -196,7 +192,7 @@ impl EventDispatcher {
     async fn refresh_token(
         &self,
         tenant: TenantId,
-        data: &RefreshRequestData,
+        data: &RefreshRequested,
         envelope: &EventEnvelope<Value>,
     ) -> Result<String, HandleError> {
         let outcome = self
@@ -204,23 +200,35 @@ impl EventDispatcher {
             .refresh(tenant, &data.integration_id, &data.connection_id)
             .await?;
         let metadata = EventMetadata {
-            correlation_id: envelope.metadata.correlation_id.clone(),
-            causation_id: Some(envelope.id.to_string()),
-            user_id: None,
+            correlation_id: envelope.metadata.correlation_id,
+            causation_id: Some(envelope.id),
+            user_id: envelope.metadata.user_id,
         };
         let now = time::format(&time::now());
+        let (connection_id, integration_id) = (&data.connection_id, &data.integration_id);
         let event = match &outcome {
-            RefreshOutcome::AlreadyInProgress => return Ok("another instance is refreshing this connection".into()),
+            RefreshOutcome::AlreadyInProgress => {
+                return Ok("another instance is refreshing this connection".into());
+            }
             RefreshOutcome::Refreshed => self.events.build(
-                types::TOKEN_REFRESHED,
+                EventType::TokenRefreshed,
                 tenant,
-                json!({"connectionId": data.connection_id, "integrationId": data.integration_id, "refreshedAt": now}),
+                TokenRefreshed {
+                    connection_id,
+                    integration_id,
+                    refreshed_at: now,
+                },
                 &metadata,
             ),
             RefreshOutcome::Failed(reason) => self.events.build(
-                types::TOKEN_REFRESH_FAILED,
+                EventType::TokenRefreshFailed,
                 tenant,
-                json!({"connectionId": data.connection_id, "integrationId": data.integration_id, "error": reason, "failedAt": now}),
+                TokenRefreshFailed {
+                    connection_id,
+                    integration_id,
+                    error: reason,
+                    failed_at: now,
+                },
                 &metadata,
             ),
         };

@@ -1,34 +1,15 @@
 //! `integration.data.mapped` / `integration.data.mapping.failed`: what
-//! integration-processors made of the records a sync published. Each result
-//! counts on its task (created, updated or failed) and links the record to its
-//! shard for bidirectional sync.
-
-use serde::Deserialize;
-use uuid::Uuid;
+//! integration-processors made of the records a sync published. A success
+//! counts as a shard created or updated (its `created` flag) on the task, and
+//! links the record to its shard for bidirectional sync; a failure counts in
+//! `recordsFailed`. The run's own counters (records created or updated since
+//! the last sync) are not touched: the two are different facts.
 
 use crate::{
-    domain::{SyncTask, TenantId, sync_state::RecordState, time},
+    domain::{SyncTask, TenantId, events::consumed::MappingResult, sync_state::RecordState, time},
     ports::store::StoreError,
     repository::Repository,
 };
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MappingResult {
-    pub sync_task_id: Uuid,
-    pub external_id: String,
-    #[serde(default)]
-    pub shard_id: Option<String>,
-    #[serde(default)]
-    pub integration_id: Option<String>,
-    #[serde(default)]
-    pub entity_type: Option<String>,
-    /// `created` or `updated` (processors may say either; default `updated`).
-    #[serde(default, alias = "action")]
-    pub operation: Option<String>,
-    #[serde(default)]
-    pub error: Option<String>,
-}
 
 /// Counts one result; an unknown task is not an error (it may have expired).
 pub async fn count(
@@ -37,44 +18,63 @@ pub async fn count(
     result: &MappingResult,
     failed: bool,
 ) -> Result<bool, StoreError> {
-    let created = result.operation.as_deref() == Some("created");
     if failed {
-        tracing::warn!(external_id = %result.external_id, error = result.error.as_deref().unwrap_or("-"), "a record failed to map");
+        tracing::warn!(
+            external_id = result.external_id.as_deref().unwrap_or("-"),
+            error = result.error.as_deref().unwrap_or("-"),
+            "a record failed to map"
+        );
     }
+    let mut entity_types = Vec::new();
     let counted = repo
         .update::<SyncTask, _>(tenant, &result.sync_task_id.to_string(), |task| {
-            match (failed, created) {
+            match (failed, result.created) {
                 (true, _) => task.counters.records_failed += 1,
-                (false, true) => task.counters.records_created += 1,
-                (false, false) => task.counters.records_updated += 1,
+                (false, true) => task.shards_created += 1,
+                (false, false) => task.shards_updated += 1,
             }
             task.updated_at = time::now();
+            entity_types = task.entity_types.clone();
             true
         })
         .await;
-    match counted {
-        Ok(_) => {}
+    let task = match counted {
+        Ok(task) => task.doc,
         Err(StoreError::NotFound) => return Ok(false),
         Err(e) => return Err(e),
+    };
+    if let (Some(shard_id), Some(external_id), false) =
+        (&result.shard_id, &result.external_id, failed)
+    {
+        link(repo, &task, &entity_types, external_id, shard_id).await?;
     }
-    if let (Some(shard_id), Some(integration_id), Some(entity_type)) = (
-        &result.shard_id,
-        &result.integration_id,
-        &result.entity_type,
-    ) {
-        let id = RecordState::document_id(integration_id, entity_type, &result.external_id);
+    Ok(true)
+}
+
+/// Remembers which shard holds the record. The result does not say which
+/// entity type the record is, so each of the task's types is tried (the
+/// record's state exists under one of them).
+async fn link(
+    repo: &Repository,
+    task: &SyncTask,
+    entity_types: &[String],
+    external_id: &str,
+    shard_id: &str,
+) -> Result<(), StoreError> {
+    for entity_type in entity_types {
+        let id = RecordState::document_id(&task.integration_id, entity_type, external_id);
         let linked = repo
-            .update::<RecordState, _>(tenant, &id, |state| {
-                let changed = state.shard_id.as_deref() != Some(shard_id.as_str());
-                state.shard_id = Some(shard_id.clone());
+            .update::<RecordState, _>(task.tenant_id, &id, |state| {
+                let changed = state.shard_id.as_deref() != Some(shard_id);
+                state.shard_id = Some(shard_id.to_owned());
                 changed
             })
             .await;
-        if let Err(e) = linked
-            && !matches!(e, StoreError::NotFound)
-        {
-            return Err(e);
+        match linked {
+            Ok(_) => return Ok(()),
+            Err(StoreError::NotFound) => continue,
+            Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    Ok(())
 }

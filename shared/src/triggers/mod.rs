@@ -15,19 +15,12 @@ pub use token::TokenRefresher;
 
 /// The event types each function consumes (the container consumes them all).
 pub mod consumes {
-    use crate::domain::events::types::*;
+    use crate::domain::events::EventType::{self, *};
 
-    pub const ON_SHARD_UPDATED: &[&str] = &[SHARD_UPDATED];
-    pub const ON_WEBHOOK: &[&str] = &[WEBHOOK_RECEIVED];
-    pub const ON_SCHEDULE: &[&str] = &[SYNC_SCHEDULED];
-    pub const TOKEN_REFRESHER: &[&str] = &[TOKEN_REFRESH_REQUESTED];
-    pub const ON_MAPPING_RESULT: &[&str] = &[DATA_MAPPED, DATA_MAPPING_FAILED];
-    pub const ALL: &[&str] = &[
-        SHARD_UPDATED,
-        WEBHOOK_RECEIVED,
-        SYNC_SCHEDULED,
-        TOKEN_REFRESH_REQUESTED,
-        DATA_MAPPED,
-        DATA_MAPPING_FAILED,
-    ];
+    pub const ON_SHARD_UPDATED: &[EventType] = &[ShardUpdated];
+    pub const ON_WEBHOOK: &[EventType] = &[WebhookReceived];
+    pub const ON_SCHEDULE: &[EventType] = &[SyncScheduled];
+    pub const TOKEN_REFRESHER: &[EventType] = &[TokenRefreshRequested];
+    pub const ON_MAPPING_RESULT: &[EventType] = &[DataMapped, DataMappingFailed];
+    pub const ALL: &[EventType] = &EventType::CONSUMED;
 }

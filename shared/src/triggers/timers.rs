@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::domain::{
-    events::{EventFactory, EventMetadata, OutboundEvent, types},
+    events::{CheckDue, CheckExpiring, EventFactory, EventMetadata, EventType, OutboundEvent},
     time,
 };
 
@@ -51,11 +49,13 @@ pub async fn every<F, Fut>(
 pub fn check_due(events: &EventFactory) -> OutboundEvent {
     let now = time::now();
     events.build(
-        types::SYNC_CHECK_DUE,
+        EventType::SyncCheckDue,
         uuid::Uuid::nil(),
-        json!({"timestamp": time::format(&now)}),
+        CheckDue {
+            timestamp: time::format(&now),
+        },
         &EventMetadata {
-            correlation_id: Some(uuid::Uuid::new_v4().to_string()),
+            correlation_id: Some(uuid::Uuid::new_v4()),
             ..Default::default()
         },
     )
@@ -65,11 +65,14 @@ pub fn check_expiring(events: &EventFactory, threshold: Duration) -> OutboundEve
     let now = time::now();
     let threshold_time = now + chrono::Duration::from_std(threshold).unwrap_or_default();
     events.build(
-        types::TOKEN_CHECK_EXPIRING,
+        EventType::TokenCheckExpiring,
         uuid::Uuid::nil(),
-        json!({"timestamp": time::format(&now), "thresholdTime": time::format(&threshold_time)}),
+        CheckExpiring {
+            timestamp: time::format(&now),
+            threshold_time: time::format(&threshold_time),
+        },
         &EventMetadata {
-            correlation_id: Some(uuid::Uuid::new_v4().to_string()),
+            correlation_id: Some(uuid::Uuid::new_v4()),
             ..Default::default()
         },
     )

@@ -10,13 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::TokenIssuer,
+    adapters::platform::{IntegrationManager, integration_manager::RefreshAnswer},
     domain::{TenantId, time},
     ports::store::{Collection, StoreError},
     repository::{Document, Repository},
 };
-
-const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,28 +47,18 @@ pub enum RefreshOutcome {
 #[derive(Clone)]
 pub struct TokenRefresher {
     repo: Repository,
-    http: reqwest::Client,
-    manager_url: Option<reqwest::Url>,
-    tokens: TokenIssuer,
+    manager: Option<IntegrationManager>,
     lease_ttl: Duration,
 }
 
 impl TokenRefresher {
-    pub fn new(
-        repo: Repository,
-        manager_url: Option<&str>,
-        timeout: Duration,
-        tokens: TokenIssuer,
-    ) -> anyhow::Result<Self> {
-        Ok(TokenRefresher {
+    /// `timeout` is integration-manager's; a refresh lease outlives two of them.
+    pub fn new(repo: Repository, manager: Option<IntegrationManager>, timeout: Duration) -> Self {
+        TokenRefresher {
             repo,
-            http: crate::outgoing_http::client_builder()
-                .timeout(timeout)
-                .build()?,
-            manager_url: manager_url.map(reqwest::Url::parse).transpose()?,
-            tokens,
+            manager,
             lease_ttl: timeout * 2 + Duration::from_secs(5),
-        })
+        }
     }
 
     pub async fn refresh(
@@ -129,53 +117,15 @@ impl TokenRefresher {
         integration_id: &str,
         connection_id: &str,
     ) -> RefreshOutcome {
-        let Some(base) = &self.manager_url else {
+        let Some(manager) = &self.manager else {
             return RefreshOutcome::Failed("no integration-manager is configured".into());
         };
-        let mut url = base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend([
-                "api",
-                "v1",
-                "integrations",
-                integration_id,
-                "connections",
-                connection_id,
-                "refresh",
-            ]);
-        }
-        let answer = self
-            .http
-            .post(url)
-            .bearer_auth(
-                self.tokens
-                    .mint("integration-sync", Some(tenant), SERVICE_TOKEN_TTL),
-            )
-            .header("X-Tenant-ID", tenant.to_string())
-            .send()
-            .await;
-        let response = match answer {
-            Ok(response) => response,
-            Err(e) => {
-                return RefreshOutcome::Failed(format!("integration-manager: {}", e.without_url()));
-            }
-        };
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if status.is_success()
-            && body
-                .get("success")
-                .and_then(|s| s.as_bool())
-                .unwrap_or(true)
+        match manager
+            .refresh_connection(tenant, integration_id, connection_id)
+            .await
         {
-            RefreshOutcome::Refreshed
-        } else {
-            let reason = body
-                .get("error")
-                .and_then(|e| e.as_str())
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("integration-manager answered {status}"));
-            RefreshOutcome::Failed(reason)
+            RefreshAnswer::Refreshed => RefreshOutcome::Refreshed,
+            RefreshAnswer::Failed(reason) => RefreshOutcome::Failed(reason),
         }
     }
 }

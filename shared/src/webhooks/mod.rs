@@ -23,31 +23,34 @@ pub enum SubscribableEvent {
     SyncCancelled,
     #[schema(rename = "integration.data.raw")]
     DataRaw,
-    #[schema(rename = "integration.data.raw.batch")]
+    #[schema(rename = "integration.data.raw_batch")]
     DataRawBatch,
-    #[schema(rename = "integration.opportunity.updated")]
-    OpportunityUpdated,
+    #[schema(rename = "integration.data.deleted")]
+    DataDeleted,
     #[schema(rename = "integration.conflict.detected")]
     ConflictDetected,
     #[schema(rename = "integration.data.synced")]
     DataSynced,
     #[schema(rename = "integration.token.refreshed")]
     TokenRefreshed,
-    #[schema(rename = "integration.token.refresh.failed")]
+    #[schema(rename = "integration.token.refresh_failed")]
     TokenRefreshFailed,
 }
 
-/// Event types a webhook may subscribe to: everything this service publishes.
+/// Event types a webhook may subscribe to: what this service publishes about
+/// tenants' data and syncs (not the timers' ticks, which concern no tenant).
 pub const SUBSCRIBABLE_EVENTS: &[&str] = &[
-    crate::domain::events::types::SYNC_STARTED,
-    crate::domain::events::types::SYNC_COMPLETED,
-    crate::domain::events::types::SYNC_FAILED,
-    crate::domain::events::types::SYNC_CANCELLED,
-    crate::domain::events::types::DATA_RAW,
-    crate::domain::events::types::DATA_RAW_BATCH,
-    crate::domain::events::types::OPPORTUNITY_UPDATED,
-    crate::domain::events::types::CONFLICT_DETECTED,
-    crate::domain::events::types::DATA_SYNCED,
-    crate::domain::events::types::TOKEN_REFRESHED,
-    crate::domain::events::types::TOKEN_REFRESH_FAILED,
+    EventType::SyncStarted.name(),
+    EventType::SyncCompleted.name(),
+    EventType::SyncFailed.name(),
+    EventType::SyncCancelled.name(),
+    EventType::DataRaw.name(),
+    EventType::DataRawBatch.name(),
+    EventType::DataDeleted.name(),
+    EventType::ConflictDetected.name(),
+    EventType::DataSynced.name(),
+    EventType::TokenRefreshed.name(),
+    EventType::TokenRefreshFailed.name(),
 ];
+
+use crate::domain::events::EventType;

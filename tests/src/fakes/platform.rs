@@ -1,4 +1,8 @@
-//! integration-manager and secret-management, as far as this service uses them.
+//! integration-manager, shard-manager and secret-management, shaped as the
+//! platform's own source defines them (castiel2 commit 105c784f; each route
+//! names its file), behind the platform's `authenticateRequest` +
+//! `tenantEnforcementMiddleware` (`containers/shared/src/middleware/`), so a
+//! token this service mints that the platform would refuse fails here too.
 
 use std::{
     collections::HashMap,
@@ -7,24 +11,36 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
-    http::StatusCode,
+    extract::{Path, Request, State},
+    http::{HeaderMap, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sync_core::domain::Integration;
 
 #[derive(Default)]
 struct PlatformState {
-    integrations: Vec<Integration>,
+    /// Documents as integration-manager stores them (integration.types.ts).
+    integrations: Vec<Value>,
     secrets: HashMap<String, Value>,
     /// Secret name -> access token the next refresh rotates to.
     rotations: HashMap<String, String>,
     refresh_calls: usize,
     /// Records integration-manager's own adapter returns from `fetch`.
     fetchable: Vec<Value>,
-    pushes: Vec<Value>,
+    /// The adapter ignores `offset` (as GoogleWorkspaceAdapter's callers do).
+    ignores_offset: bool,
+    fetch_calls: usize,
     shards: HashMap<String, Value>,
+    /// Routes that answer `{}` (the platform's bare-`object` response schema).
+    empty_answers: bool,
+    /// Every token a request carried, decoded.
+    tokens_seen: Vec<Value>,
+    /// The platform's JWT secret (the tests' configuration's).
+    jwt_secret: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -35,20 +51,34 @@ pub struct FakePlatform {
 
 impl FakePlatform {
     pub async fn start(integrations: Vec<Integration>) -> Self {
+        let documents = integrations
+            .iter()
+            .map(|i| serde_json::to_value(i).expect("integrations serialise"))
+            .collect();
+        Self::start_with_documents(documents).await
+    }
+
+    /// integration-manager serving these documents as they are.
+    pub async fn start_with_documents(integrations: Vec<Value>) -> Self {
+        let jwt = crate::spawn::test_settings().jwt;
         let state = Arc::new(Mutex::new(PlatformState {
             integrations,
+            jwt_secret: jwt.secret.expose_secret().as_bytes().to_vec(),
             ..Default::default()
         }));
         let router = Router::new()
+            // integration-manager src/routes/index.ts
             .route("/api/v1/integrations/{id}", get(integration))
             .route(
                 "/api/v1/integrations/{id}/connections/{connection}/refresh",
                 post(refresh),
             )
             .route("/api/v1/integrations/{id}/fetch", post(fetch))
-            .route("/api/v1/integrations/{id}/push", post(push))
-            .route("/api/v1/secrets/{name}/value", get(secret))
+            // shard-manager src/routes/index.ts
             .route("/api/v1/shards/{id}", get(shard))
+            // secret-management src/server.ts mounts secretRoutes at /api/secrets
+            .route("/api/secrets/{id}/value", get(secret))
+            .layer(middleware::from_fn_with_state(state.clone(), authenticate))
             .with_state(state.clone());
         FakePlatform {
             url: super::serve(router).await,
@@ -81,47 +111,159 @@ impl FakePlatform {
         self.state.lock().unwrap().fetchable = records;
     }
 
-    /// shard-manager's copy of a shard.
+    /// integration-manager's adapter answers every fetch from the start.
+    pub fn ignore_offset(&self) {
+        self.state.lock().unwrap().ignores_offset = true;
+    }
+
+    pub fn fetch_calls(&self) -> usize {
+        self.state.lock().unwrap().fetch_calls
+    }
+
+    /// shard-manager's copy of a shard (a `Shard` document).
     pub fn set_shard(&self, id: &str, shard: Value) {
         self.state.lock().unwrap().shards.insert(id.into(), shard);
     }
 
-    pub fn pushes(&self) -> Vec<Value> {
-        self.state.lock().unwrap().pushes.clone()
+    /// `GET /integrations/{id}` and `GET /shards/{id}` answer `{}`, as the
+    /// platform's routes do at that commit (their response schema is a bare
+    /// `object`, which fastify serialises as an empty object).
+    pub fn answer_empty_documents(&self) {
+        self.state.lock().unwrap().empty_answers = true;
+    }
+
+    /// The claims of every token this fake accepted or refused.
+    pub fn tokens_seen(&self) -> Vec<Value> {
+        self.state.lock().unwrap().tokens_seen.clone()
     }
 }
 
 type Shared = State<Arc<Mutex<PlatformState>>>;
 
-async fn integration(
-    State(state): Shared,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, StatusCode> {
+/// 401 with fastify's error body, as `UnauthorizedError` is answered.
+fn unauthorized(message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"statusCode": 401, "error": "Unauthorized", "message": message})),
+    )
+        .into_response()
+}
+
+/// `authenticateRequest()` then `tenantEnforcementMiddleware()`: an HS256
+/// token with the platform's secret, `type: 'access'`, a `tenantId` that the
+/// `X-Tenant-ID` header (a uuid) matches.
+async fn authenticate(State(state): Shared, request: Request, next: Next) -> Response {
+    let headers: &HeaderMap = request.headers();
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return unauthorized("Missing authorization header");
+    };
+    let secret = state.lock().unwrap().jwt_secret.clone();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.validate_aud = false;
+    let claims = match jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(&secret),
+        &validation,
+    ) {
+        Ok(data) => data.claims,
+        Err(e) => return unauthorized(&format!("Token verification failed: {e}")),
+    };
+    state.lock().unwrap().tokens_seen.push(claims.clone());
+    if claims["type"] != "access" {
+        return unauthorized(&format!(
+            "Invalid token type: expected 'access', got '{}'",
+            claims["type"].as_str().unwrap_or("undefined")
+        ));
+    }
+    let Some(tenant) = claims["tenantId"].as_str().filter(|t| !t.is_empty()) else {
+        return unauthorized("Token missing tenantId");
+    };
+    let header = headers.get("x-tenant-id").and_then(|v| v.to_str().ok());
+    if header.is_some_and(|h| h != tenant) {
+        return unauthorized("Token tenant does not match X-Tenant-ID header");
+    }
+    match header {
+        None => return unauthorized("Tenant ID is required"),
+        Some(h) if uuid::Uuid::parse_str(h).is_err() => {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({"statusCode": 403, "error": "Forbidden", "message": "Invalid tenant ID format"})),
+            )
+                .into_response();
+        }
+        Some(_) => {}
+    }
+    if claims["userId"]
+        .as_str()
+        .or(claims["sub"].as_str())
+        .is_none()
+    {
+        return unauthorized("Token carries no user");
+    }
+    next.run(request).await
+}
+
+fn tenant_of(headers: &HeaderMap) -> String {
+    headers
+        .get("x-tenant-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": {"code": "NOT_FOUND", "message": format!("{what} not found")}})),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/integrations/:id`: `reply.send(integration)`, the document itself.
+async fn integration(State(state): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let state = state.lock().unwrap();
+    let tenant = tenant_of(&headers);
     let found = state
         .integrations
         .iter()
-        .find(|i| i.id == id)
-        .ok_or(StatusCode::NOT_FOUND)?;
-    Ok(Json(json!({"success": true, "data": found})))
+        .find(|i| i["id"] == id.as_str() && i["tenantId"] == tenant.as_str());
+    match found {
+        Some(_) if state.empty_answers => Json(json!({})).into_response(),
+        Some(document) => Json(document.clone()).into_response(),
+        None => not_found("Integration"),
+    }
 }
 
-async fn shard(State(state): Shared, Path(id): Path<String>) -> Result<Json<Value>, StatusCode> {
+/// `GET /api/v1/shards/:id`: `reply.send(shard)`, the Shard itself.
+async fn shard(State(state): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let state = state.lock().unwrap();
-    state
-        .shards
-        .get(&id)
-        .cloned()
-        .map(|s| Json(json!({"data": s})))
-        .ok_or(StatusCode::NOT_FOUND)
+    let tenant = tenant_of(&headers);
+    match state.shards.get(&id) {
+        Some(shard) if shard["tenantId"] == tenant.as_str() => {
+            if state.empty_answers {
+                Json(json!({})).into_response()
+            } else {
+                Json(shard.clone()).into_response()
+            }
+        }
+        _ => not_found("Shard"),
+    }
 }
 
-async fn secret(State(state): Shared, Path(name): Path<String>) -> Result<Json<Value>, StatusCode> {
+/// `GET /api/secrets/:id/value`: `reply.send({ value })`.
+async fn secret(State(state): Shared, Path(name): Path<String>) -> Response {
     let state = state.lock().unwrap();
-    let value = state.secrets.get(&name).ok_or(StatusCode::NOT_FOUND)?;
-    Ok(Json(json!({"name": name, "value": value})))
+    match state.secrets.get(&name) {
+        Some(value) => Json(json!({"value": value})).into_response(),
+        None => not_found("Secret"),
+    }
 }
 
+/// `POST .../connections/:connectionId/refresh`: `reply.send({ success })`.
 async fn refresh(
     State(state): Shared,
     Path((_id, _connection)): Path<(String, String)>,
@@ -137,14 +279,21 @@ async fn refresh(
     Json(json!({"success": true}))
 }
 
+/// `POST /api/v1/integrations/:integrationId/fetch` (IntegrationFetchHandler.ts):
+/// `limit ?? 1000`, `offset ?? 0`, a bare array.
 async fn fetch(
     State(state): Shared,
     Path(_id): Path<String>,
     Json(body): Json<Value>,
 ) -> Json<Value> {
-    let state = state.lock().unwrap();
-    let offset = body["offset"].as_u64().unwrap_or(0) as usize;
-    let limit = body["limit"].as_u64().unwrap_or(100) as usize;
+    let mut state = state.lock().unwrap();
+    state.fetch_calls += 1;
+    let offset = if state.ignores_offset {
+        0
+    } else {
+        body["offset"].as_u64().unwrap_or(0) as usize
+    };
+    let limit = body["limit"].as_u64().unwrap_or(1000) as usize;
     let page: Vec<Value> = state
         .fetchable
         .iter()
@@ -153,13 +302,4 @@ async fn fetch(
         .cloned()
         .collect();
     Json(json!(page))
-}
-
-async fn push(
-    State(state): Shared,
-    Path(_id): Path<String>,
-    Json(body): Json<Value>,
-) -> Json<Value> {
-    state.lock().unwrap().pushes.push(body);
-    Json(json!({"success": true}))
 }

@@ -55,14 +55,14 @@ impl EventBus for InProcessBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::events::{EventFactory, EventMetadata, SyncFailed, types};
+    use crate::domain::events::{EventFactory, EventMetadata, EventType, SyncFailed};
 
     fn events(n: usize) -> Vec<OutboundEvent> {
         let factory = EventFactory::new("test");
         (0..n)
             .map(|_| {
                 factory.build(
-                    types::SYNC_FAILED,
+                    EventType::SyncFailed,
                     uuid::Uuid::new_v4(),
                     SyncFailed {
                         task_id: uuid::Uuid::nil(),

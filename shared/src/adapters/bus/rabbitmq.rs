@@ -1,8 +1,15 @@
 //! The RabbitMQ event bus (lapin).
 //!
-//! Declares the platform's topology on connect: the durable topic exchange, this
-//! service's durable queue bound to the configured routing keys, and a dead-letter
-//! exchange and queue that receive what the service rejects. Publishing is
+//! Declares its topology on connect, so that it agrees with what the
+//! platform's services already declared on the same broker: the durable topic
+//! exchange `coder_events` (as every service declares it), this service's
+//! queue durable and without arguments (as the first implementation declared
+//! it), bound to the configured routing keys, and a dead-letter exchange and
+//! queue of our own names (integration-processors owns `coder_events.dlx`, a
+//! direct exchange) that receive what the service rejects, sent there
+//! explicitly with the reason. A declaration that still disagrees with the
+//! broker's stops the start with an error naming the exchange or queue and the
+//! broker's complaint. Publishing is
 //! persistent with publisher confirms, pipelined: a batch is written to the
 //! channel in one go and its confirms are awaited together. Connections that
 //! drop are replaced (see [`RabbitMqBus`]).
@@ -68,6 +75,28 @@ fn unavailable(context: &str, e: lapin::Error) -> PublishError {
     PublishError::Unavailable(format!("{context}: {e}"))
 }
 
+/// A failed declaration: a conflict with an existing declaration (406
+/// PRECONDITION_FAILED) is named, with the broker's own words; anything else
+/// is an outage.
+fn declare_failed(what: &str, ours: &str, e: lapin::Error) -> PublishError {
+    use lapin::{
+        ErrorKind,
+        protocol::{AMQPErrorKind, AMQPSoftError},
+    };
+    match e.kind() {
+        ErrorKind::ProtocolError(amqp)
+            if amqp.kind() == &AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED) =>
+        {
+            PublishError::Topology(format!(
+                "{what} already exists on the broker with another declaration than this \
+                 service's ({ours}): {}. Align the existing declaration or configure another name",
+                amqp.get_message()
+            ))
+        }
+        _ => unavailable(&format!("cannot declare {what}"), e),
+    }
+}
+
 impl RabbitMqBus {
     /// Connects (the first connection must succeed: a wrong URL fails the
     /// start), declares the topology, and supervises the connection from then on.
@@ -96,8 +125,12 @@ impl RabbitMqBus {
         let bus = Self::assemble(settings, url, outage_tolerance, None);
         let first = bus.clone();
         tokio::spawn(async move {
-            if let Err(e) = first.current().await {
-                tracing::warn!(error = %e, "RabbitMQ is not reachable yet; retrying");
+            match first.current().await {
+                Err(e @ PublishError::Topology(_)) => {
+                    tracing::error!(error = %e, "RabbitMQ refused this service's topology");
+                }
+                Err(e) => tracing::warn!(error = %e, "RabbitMQ is not reachable yet; retrying"),
+                Ok(_) => {}
             }
         });
         tokio::spawn(supervise(Arc::downgrade(&bus)));
@@ -221,6 +254,7 @@ async fn declare_topology(channel: &Channel, s: &RabbitMqSettings) -> Result<(),
         durable: true,
         ..Default::default()
     };
+    let exchange = format!("exchange '{}'", s.exchange);
     channel
         .exchange_declare(
             s.exchange.as_str().into(),
@@ -229,7 +263,8 @@ async fn declare_topology(channel: &Channel, s: &RabbitMqSettings) -> Result<(),
             FieldTable::default(),
         )
         .await
-        .map_err(|e| unavailable("cannot declare the exchange", e))?;
+        .map_err(|e| declare_failed(&exchange, "topic, durable", e))?;
+    let dead_letters = format!("dead-letter exchange '{}'", s.dead_letter_exchange);
     channel
         .exchange_declare(
             s.dead_letter_exchange.as_str().into(),
@@ -238,28 +273,29 @@ async fn declare_topology(channel: &Channel, s: &RabbitMqSettings) -> Result<(),
             FieldTable::default(),
         )
         .await
-        .map_err(|e| unavailable("cannot declare the dead-letter exchange", e))?;
-
-    let mut dlq_args = FieldTable::default();
-    let mut queue_args = FieldTable::default();
-    queue_args.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString(LongString::from(s.dead_letter_exchange.as_str())),
-    );
+        .map_err(|e| declare_failed(&dead_letters, "topic, durable", e))?;
+    // No arguments but a test-only expiry: the first implementation declared
+    // the service queue durable with none, and the broker refuses a second
+    // declaration that differs. Rejected messages are dead-lettered by the
+    // consumer itself, with the reason, so the queue needs no DLX argument.
+    let mut arguments = FieldTable::default();
+    let mut ours = "durable, no arguments";
     if s.queue_expires_ms > 0 {
-        // Only tests set this, so their uniquely named queues do not pile up.
-        let expires = AMQPValue::LongLongInt(s.queue_expires_ms as i64);
-        queue_args.insert("x-expires".into(), expires.clone());
-        dlq_args.insert("x-expires".into(), expires);
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(s.queue_expires_ms as i64),
+        );
+        ours = "durable, x-expires";
     }
+    let dlq = format!("dead-letter queue '{}'", s.dead_letter_queue);
     channel
         .queue_declare(
             s.dead_letter_queue.as_str().into(),
             QueueDeclareOptions::durable(),
-            dlq_args,
+            arguments.clone(),
         )
         .await
-        .map_err(|e| unavailable("cannot declare the dead-letter queue", e))?;
+        .map_err(|e| declare_failed(&dlq, ours, e))?;
     channel
         .queue_bind(
             s.dead_letter_queue.as_str().into(),
@@ -270,14 +306,15 @@ async fn declare_topology(channel: &Channel, s: &RabbitMqSettings) -> Result<(),
         )
         .await
         .map_err(|e| unavailable("cannot bind the dead-letter queue", e))?;
+    let queue = format!("queue '{}'", s.queue);
     channel
         .queue_declare(
             s.queue.as_str().into(),
             QueueDeclareOptions::durable(),
-            queue_args,
+            arguments,
         )
         .await
-        .map_err(|e| unavailable("cannot declare the service queue", e))?;
+        .map_err(|e| declare_failed(&queue, ours, e))?;
     for key in &s.bindings {
         channel
             .queue_bind(
@@ -308,7 +345,7 @@ fn properties(event: &OutboundEvent) -> BasicProperties {
         .with_timestamp(chrono::Utc::now().timestamp() as u64)
         .with_headers(headers);
     if let Some(correlation_id) = &event.correlation_id {
-        props = props.with_correlation_id(correlation_id.as_str().into());
+        props = props.with_correlation_id(correlation_id.to_string().into());
     }
     props
 }

@@ -1,7 +1,6 @@
-//! Integration directory adapters.
+//! Integrations from a local YAML file, for embedded mode (integration-manager
+//! itself is in [`crate::adapters::platform`]).
 
 pub mod file;
-pub mod integration_manager;
 
 pub use file::FileDirectory;
-pub use integration_manager::IntegrationManagerClient;

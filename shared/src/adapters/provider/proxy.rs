@@ -1,25 +1,24 @@
-//! The integration-manager proxy: integration-manager's own adapter does the
-//! provider call (`POST /api/v1/integrations/{id}/fetch` with limit/offset
-//! paging, `POST …/push`). It is the fallback for providers this service has
-//! no native adapter for. The API offers no change window and no deletions, so
-//! every run walks everything; change detection keeps unchanged records quiet.
+//! integration-manager's own adapters as a provider: `POST
+//! /api/v1/integrations/{id}/fetch` with limit/offset paging. The fallback for
+//! providers this service has no native adapter for. integration-manager has
+//! no push route, so through it nothing can be written: outbound sync of such
+//! an integration is refused before anything is read. Its fetch offers no
+//! change window and no deletions, so every run walks everything (change
+//! detection keeps unchanged records quiet), and its adapters may ignore
+//! `offset` (the engine stops a run that is handed a page it already read).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
-use serde_json::{Value, json, value::RawValue};
+use serde_json::{Value, value::RawValue};
 
-use super::http::{CredentialSource, Credentials, ProviderHttp};
 use crate::{
-    auth::TokenIssuer,
+    adapters::platform::{IntegrationManager, NeighbourError},
     domain::{ExternalRecord, Integration},
     ports::provider::{PageRequest, Provider, ProviderError, PushOutcome, PushRequest, RecordPage},
 };
 
-const PROVIDER: &str = "integration-manager";
-const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(300);
 const ID_FIELDS: &[&str] = &["id", "Id", "externalId", "external_id"];
 const MODIFIED_FIELDS: &[&str] = &[
     "updatedAt",
@@ -32,50 +31,12 @@ const MODIFIED_FIELDS: &[&str] = &[
 const DELETED_FIELDS: &[&str] = &["deleted", "IsDeleted", "archived"];
 
 pub struct IntegrationManagerProxy {
-    http: ProviderHttp,
-    base_url: String,
-}
-
-/// Calls to integration-manager carry a service token for the tenant.
-pub struct ServiceTokens(pub TokenIssuer);
-
-#[async_trait]
-impl CredentialSource for ServiceTokens {
-    async fn get(&self, integration: &Integration) -> Result<Credentials, ProviderError> {
-        let token = self.0.mint(
-            "integration-sync",
-            Some(integration.tenant_id),
-            SERVICE_TOKEN_TTL,
-        );
-        Ok(Credentials {
-            access_token: SecretString::from(token),
-            instance_url: None,
-        })
-    }
-
-    async fn refresh(&self, integration: &Integration) -> Result<Credentials, ProviderError> {
-        self.get(integration).await
-    }
+    manager: IntegrationManager,
 }
 
 impl IntegrationManagerProxy {
-    pub fn new(http: ProviderHttp, base_url: &str) -> Arc<Self> {
-        Arc::new(IntegrationManagerProxy {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        })
-    }
-
-    fn url(&self, integration: &Integration, action: &str) -> Result<String, ProviderError> {
-        let mut url =
-            reqwest::Url::parse(&self.base_url).map_err(|e| ProviderError::Unexpected(e.into()))?;
-        url.path_segments_mut()
-            .map_err(|_| {
-                ProviderError::Unsupported("integration-manager URL cannot be a base".into())
-            })?
-            .pop_if_empty()
-            .extend(["api", "v1", "integrations", &integration.id, action]);
-        Ok(url.to_string())
+    pub fn new(manager: IntegrationManager) -> Arc<Self> {
+        Arc::new(IntegrationManagerProxy { manager })
     }
 }
 
@@ -124,38 +85,21 @@ impl Provider for IntegrationManagerProxy {
                 .map_err(|_| ProviderError::Unsupported(format!("invalid proxy cursor `{c}`")))?,
             None => 0,
         };
-        let url = self.url(integration, "fetch")?;
-        let body = json!({
-            "direction": "inbound",
-            "entityType": request.entity_type,
-            "filters": request.filters.clone().unwrap_or_else(|| json!({})),
-            "limit": request.page_size,
-            "offset": offset,
-        });
-        let (_, answer) = self
-            .http
-            .send(PROVIDER, integration, |client, credentials| {
-                client
-                    .post(&url)
-                    .bearer_auth(credentials.bearer())
-                    .header("X-Tenant-ID", integration.tenant_id.to_string())
-                    .json(&body)
-            })
-            .await?;
-        let answer: Value = serde_json::from_slice(&answer).map_err(|e| {
-            ProviderError::Unexpected(anyhow::anyhow!(
-                "integration-manager sent invalid JSON: {e}"
-            ))
-        })?;
-        // An array, or `{ data: [...] }` / `{ records: [...] }`.
-        let rows = match answer {
-            Value::Array(rows) => rows,
-            Value::Object(mut map) => match map.remove("data").or_else(|| map.remove("records")) {
-                Some(Value::Array(rows)) => rows,
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
+        let rows = self
+            .manager
+            .fetch(
+                integration,
+                &request.entity_type,
+                request.filters.as_ref(),
+                request.page_size,
+                offset,
+            )
+            .await
+            .map_err(|e| match e {
+                e @ NeighbourError::Unavailable { .. } => ProviderError::Transient(e.to_string()),
+                NeighbourError::NotFound { what, .. } => ProviderError::NotFound(what),
+                e => ProviderError::Unexpected(anyhow::anyhow!(e)),
+            })?;
         let full_page = rows.len() >= request.page_size;
         let records = rows
             .into_iter()
@@ -168,25 +112,22 @@ impl Provider for IntegrationManagerProxy {
         })
     }
 
+    fn can_push(&self) -> bool {
+        false
+    }
+
+    fn has_change_window(&self) -> bool {
+        false
+    }
+
     async fn push(
         &self,
-        integration: &Integration,
-        request: PushRequest,
+        _integration: &Integration,
+        _request: PushRequest,
     ) -> Result<PushOutcome, ProviderError> {
-        let url = self.url(integration, "push")?;
-        let body = json!({"externalId": request.external_id, "entityType": request.entity_type, "data": request.fields});
-        self.http
-            .send(PROVIDER, integration, |client, credentials| {
-                client
-                    .post(&url)
-                    .bearer_auth(credentials.bearer())
-                    .header("X-Tenant-ID", integration.tenant_id.to_string())
-                    .json(&body)
-            })
-            .await?;
-        Ok(PushOutcome {
-            modified_at: crate::domain::time::now(),
-        })
+        Err(ProviderError::Unsupported(
+            "integration-manager has no push route: this integration cannot be written to".into(),
+        ))
     }
 
     fn volatile_fields(&self) -> &'static [&'static str] {

@@ -12,7 +12,8 @@ use super::{RunError, SyncEngine, limits::SlotLease, outage::through_store_outag
 use crate::domain::{
     Integration, SyncExecution, SyncTask, TaskStatus,
     events::{
-        EventMetadata, OutboundEvent, SyncCancelled, SyncCompleted, SyncFailed, SyncStarted, types,
+        EventMetadata, EventType, OutboundEvent, SyncCancelled, SyncCompleted, SyncFailed,
+        SyncStarted,
     },
     task::RunLease,
     time,
@@ -151,7 +152,7 @@ impl SyncEngine {
         let execution_id = execution.execution_id;
         let events = match claim {
             Claim::Fresh => vec![self.events.build(
-                types::SYNC_STARTED,
+                EventType::SyncStarted,
                 task.tenant_id,
                 SyncStarted {
                     task_id: task.task_id,
@@ -277,7 +278,7 @@ impl SyncEngine {
                         return false;
                     }
                     t.status = status;
-                    t.counters = counters;
+                    t.counters = counters.onto(t.counters);
                     t.cursors = result.cursors.clone();
                     t.more_remaining = result.more_remaining;
                     t.completed_at = Some(now);
@@ -329,7 +330,7 @@ impl SyncEngine {
             (task.task_id, execution.execution_id, execution.counters);
         match execution.status {
             TaskStatus::Completed => self.events.build(
-                types::SYNC_COMPLETED,
+                EventType::SyncCompleted,
                 task.tenant_id,
                 SyncCompleted {
                     task_id,
@@ -343,7 +344,7 @@ impl SyncEngine {
                 metadata,
             ),
             TaskStatus::Cancelled => self.events.build(
-                types::SYNC_CANCELLED,
+                EventType::SyncCancelled,
                 task.tenant_id,
                 SyncCancelled {
                     task_id,
@@ -354,7 +355,7 @@ impl SyncEngine {
                 metadata,
             ),
             _ => self.events.build(
-                types::SYNC_FAILED,
+                EventType::SyncFailed,
                 task.tenant_id,
                 SyncFailed {
                     task_id,
@@ -368,11 +369,16 @@ impl SyncEngine {
     }
 }
 
+/// The platform's rule wants uuids here: a task an event started has no
+/// user (its `triggeredBy` names the event), one a person started has theirs.
 fn metadata_of(task: &SyncTask, execution: &SyncExecution) -> EventMetadata {
     EventMetadata {
-        correlation_id: Some(execution.correlation_id.to_string()),
-        causation_id: Some(task.task_id.to_string()),
-        user_id: task.triggered_by.clone(),
+        correlation_id: Some(execution.correlation_id),
+        causation_id: Some(task.task_id),
+        user_id: task
+            .triggered_by
+            .as_deref()
+            .and_then(|by| uuid::Uuid::parse_str(by).ok()),
     }
 }
 

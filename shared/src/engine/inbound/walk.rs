@@ -10,7 +10,7 @@
 //! cursor.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -22,12 +22,13 @@ use crate::{
     domain::{
         ExternalRecord, Integration, RecordCounters, SyncExecution, SyncTask,
         events::EventMetadata,
-        merge::{Fields, change_set, three_way},
+        field_mapping,
+        merge::{change_set, three_way},
         record::{ChangeKind, ChangedRecord},
         sync_state::{CursorPosition, EntityCursor, RecordState, hash_value, raw_json},
         time,
     },
-    engine::outbound::NEVER_MERGED,
+    engine::outbound::{NEVER_MERGED, newer_side},
     engine::{
         RunError, SyncEngine,
         publisher::{Outgoing, PublishContext, RecordPublisher},
@@ -59,7 +60,14 @@ struct Walk<'a> {
     /// The furthest position read per entity type.
     reached: BTreeMap<String, CursorPosition>,
     deleted_in_run: HashMap<String, u64>,
+    /// Records read in this run, whatever became of them ...
     budget_used: u64,
+    /// ... but re-reads of the overlap window, counted here up to ten budgets.
+    rereads: u64,
+    /// The provider reads "modified since" (else it resumes from a page).
+    windowed: bool,
+    /// A fingerprint of every non-empty page read in this run.
+    pages_seen: HashSet<u128>,
     /// The previous page's states, cursors and progress being written while
     /// this page is read and published; at most one page at a time.
     writing: Option<PageWrite>,
@@ -98,7 +106,8 @@ impl SyncEngine {
                 execution,
                 provider: &integration.provider,
                 events: &self.events,
-                metadata: metadata.clone(),
+                metadata: *metadata,
+                batches: self.settings.batch_events,
                 batch_threshold: self.settings.batch_threshold,
                 batch_size: self.settings.batch_size,
             }),
@@ -109,6 +118,9 @@ impl SyncEngine {
             reached: BTreeMap::new(),
             deleted_in_run: HashMap::new(),
             budget_used: 0,
+            rereads: 0,
+            windowed: provider.has_change_window(),
+            pages_seen: HashSet::new(),
             writing: None,
         };
         let walked = walk.walk(entities, signals).await;
@@ -139,7 +151,7 @@ impl Walk<'_> {
             let overlap =
                 chrono::Duration::from_std(engine.settings.cursor_overlap).unwrap_or_default();
             let since = cursor.position.as_ref().map(|p| p.modified_at - overlap);
-            let mut page_token = None;
+            let mut page_token = cursor.resume_page.clone().filter(|_| !self.windowed);
             loop {
                 let request = PageRequest {
                     entity_type: entity.clone(),
@@ -159,9 +171,14 @@ impl Walk<'_> {
                     next_cursor,
                     ..
                 } = page;
+                self.check_not_seen(entity, &records)?;
                 self.absorb(entity, records).await?;
+                if next_cursor.is_none() {
+                    self.resume_from(entity, None);
+                }
                 if self.budget_used >= engine.settings.max_records_per_sync {
                     more_remaining = next_cursor.is_some() || position + 1 < entities.len();
+                    self.resume_from(entity, next_cursor.clone());
                     if more_remaining {
                         tracing::info!(
                             budget = engine.settings.max_records_per_sync,
@@ -225,8 +242,14 @@ impl Walk<'_> {
                 modified_at: record.modified_at,
                 external_id: record.external_id.clone(),
             };
-            // Re-reads of the overlap window do not count against the budget.
+            // Re-reads of the overlap window count apart, up to the budget.
             let reread = checkpoint.as_ref().is_some_and(|c| position <= *c);
+            let allowance = self.engine.settings.max_records_per_sync.saturating_mul(10);
+            if reread && self.windowed && self.rereads < allowance {
+                self.rereads += 1;
+            } else {
+                self.budget_used += 1;
+            }
             let reached = self
                 .reached
                 .entry(entity.to_owned())
@@ -248,7 +271,6 @@ impl Walk<'_> {
             let change = classify(state_id, &record, known, self.volatile, &key);
             if !reread || matches!(change, Change::Changed(..) | Change::Deleted(_)) {
                 self.counters.records_processed += 1;
-                self.budget_used += 1;
             }
             match change {
                 Change::Changed(kind, state) => {
@@ -309,8 +331,11 @@ impl Walk<'_> {
         let current = state.snapshot_value(self.volatile);
         let source = provider.fields_of(&current);
         let changes = Some(change_set(&base_fields, &source, NEVER_MERGED));
-        let shards = match (&self.engine.shards, &base.shard_id) {
-            (Some(shards), Some(shard_id)) if self.integration.syncs_outbound() => {
+        let mapping = self.integration.mapping_for_entity(entity);
+        let shards = match (&self.engine.shards, &base.shard_id, mapping) {
+            (Some(shards), Some(shard_id), Some(_))
+                if self.integration.syncs_outbound() && provider.can_push() =>
+            {
                 shards.get_shard(self.task.tenant_id, shard_id).await
             }
             _ => return Ok(Some((record, state, changes))),
@@ -322,21 +347,19 @@ impl Walk<'_> {
                 return Ok(Some((record, state, changes)));
             }
         };
-        let target: Fields = shard
-            .data
-            .iter()
-            .filter(|(k, _)| base_fields.contains_key(*k) || source.contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let field_mappings = mapping.map_or(&[][..], |m| &m.field_mappings[..]);
+        let target =
+            field_mapping::to_provider(field_mappings, &shard.structured_data, &base_fields).fields;
+        let newer = newer_side(record.modified_at, shard.updated_at);
         let merge = three_way(
             &base_fields,
             &target,
             &source,
-            &self.integration.conflict_policy(),
+            &self.integration.conflict_policy(newer),
             NEVER_MERGED,
         );
         let metadata = EventMetadata {
-            correlation_id: Some(self.execution.correlation_id.to_string()),
+            correlation_id: Some(self.execution.correlation_id),
             ..Default::default()
         };
         if merge.needs_person() {
@@ -388,6 +411,37 @@ impl Walk<'_> {
             ..record
         };
         Ok(Some((record, state, Some(changes))))
+    }
+
+    /// Where the next run of `entity` starts reading, for a provider without
+    /// a change window; saved with the run's last commit, when nothing is held.
+    fn resume_from(&mut self, entity: &str, page: Option<String>) {
+        if let Some(cursor) = self.cursors.get_mut(entity).filter(|_| !self.windowed) {
+            cursor.resume_page = page;
+        }
+    }
+
+    /// Refuses a page this run has read before (same entity type, same
+    /// records in the same order): paging that does not move would repeat forever.
+    fn check_not_seen(&mut self, entity: &str, records: &[ExternalRecord]) -> Result<(), RunError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut fingerprint = xxhash_rust::xxh3::Xxh3::new();
+        fingerprint.update(entity.as_bytes());
+        // Ids only: a proxy record without a modification time is stamped
+        // with the time it was read, which differs on every re-read.
+        for record in records {
+            fingerprint.update(&[0]);
+            fingerprint.update(record.external_id.as_bytes());
+        }
+        if self.pages_seen.insert(fingerprint.digest128()) {
+            return Ok(());
+        }
+        Err(RunError::RepeatedPage {
+            entity_type: entity.to_owned(),
+            page: self.pages_seen.len() as u64 + 1,
+        })
     }
 
     /// Stops a run before it deletes more than the configured share of an
@@ -539,7 +593,7 @@ impl PageRecord {
                 if !still_ours {
                     return false;
                 }
-                t.counters = counters;
+                t.counters = counters.onto(t.counters);
                 t.updated_at = time::now();
                 cancel_requested = t.cancel_requested;
                 true

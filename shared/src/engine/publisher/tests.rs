@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::{Direction, SyncTask, TenantId, record::ChangeKind};
+use crate::domain::{Direction, SyncTask, TenantId, events::types, record::ChangeKind};
 use chrono::Utc;
 
 fn record(entity: &str, i: usize) -> ChangedRecord {
@@ -48,8 +48,16 @@ impl Fixture {
             provider: "sandbox",
             events: &self.factory,
             metadata: EventMetadata::default(),
+            batches: true,
             batch_threshold: threshold,
             batch_size: batch,
+        })
+    }
+
+    fn per_record_publisher(&self) -> RecordPublisher<'_> {
+        RecordPublisher::new(PublishContext {
+            batches: false,
+            ..self.publisher(10, 4).ctx
         })
     }
 }
@@ -96,7 +104,7 @@ fn a_sync_at_the_threshold_publishes_one_raw_event_per_record() {
     events.extend(finish(p));
     let raw = of_type(&events, types::DATA_RAW);
     assert_eq!(raw.len(), 10);
-    assert_eq!(of_type(&events, types::OPPORTUNITY_UPDATED).len(), 6);
+    assert_eq!(events.len(), 10, "nothing but the records");
     assert!(of_type(&events, types::DATA_RAW_BATCH).is_empty());
     let first = &raw[0]["data"];
     assert_eq!(first["externalId"], "opportunity-0");
@@ -137,7 +145,7 @@ fn one_record_over_the_threshold_switches_everything_to_batches() {
 }
 
 #[test]
-fn batches_never_mix_entity_types_and_opportunities_are_announced() {
+fn batches_never_mix_entity_types() {
     let f = Fixture::new();
     let mut p = f.publisher(2, 4);
     let mut events = run(
@@ -166,9 +174,30 @@ fn batches_never_mix_entity_types_and_opportunities_are_announced() {
             ("contact".into(), 3)
         ]
     );
-    let opportunities = of_type(&events, types::OPPORTUNITY_UPDATED);
-    assert_eq!(opportunities.len(), 5);
-    assert_eq!(opportunities[4]["data"]["opportunityId"], "opportunity-4");
+    assert_eq!(
+        events.len(),
+        3,
+        "no opportunity events: integration-processors sends them"
+    );
+}
+
+#[test]
+fn without_batch_events_every_record_goes_out_at_once_on_its_own() {
+    let f = Fixture::new();
+    let mut p = f.per_record_publisher();
+    let first = p.add_page((0..30).map(|i| record("account", i)).collect());
+    assert_eq!(
+        first.events.len(),
+        30,
+        "nothing held back past the threshold"
+    );
+    assert_eq!(first.records.len(), 30);
+    assert!(p.is_idle());
+    let events = finish(p);
+    assert!(events.is_empty());
+    let body: serde_json::Value = serde_json::from_slice(&first.events[29].body).unwrap();
+    assert_eq!(body["type"], "integration.data.raw");
+    assert!(body["data"]["metadata"].get("batchSize").is_none());
 }
 
 #[test]

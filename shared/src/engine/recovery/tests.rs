@@ -10,7 +10,7 @@ use crate::{
     app::App,
     domain::{
         Direction, SyncTask,
-        events::{EventMetadata, types},
+        events::{EventMetadata, EventType},
         task::RunLease,
     },
     repository::Repository,
@@ -66,7 +66,7 @@ async fn an_ended_task_s_outbox_is_published_once_and_its_marker_dropped() {
     let mut events = e.app.in_process_bus.as_ref().unwrap().subscribe();
     let mut ended = task(TaskStatus::Completed);
     let completed = e.app.events.build(
-        types::SYNC_COMPLETED,
+        EventType::SyncCompleted,
         ended.tenant_id,
         serde_json::json!({"taskId": ended.task_id}),
         &EventMetadata::default(),

@@ -7,4 +7,4 @@ mod client;
 mod credentials;
 
 pub use client::{HttpPolicy, ProviderHttp};
-pub use credentials::{CredentialSource, Credentials, SecretManagementCredentials};
+pub use credentials::{CredentialSource, Credentials};

@@ -51,13 +51,17 @@ impl SalesforceProvider {
         }
     }
 
-    /// The instance URL: the integration's setting, else the credentials'.
+    /// The instance URL: the integration's `instanceUrl` (where
+    /// integration-manager keeps it), its `settings.salesforce.instanceUrl`,
+    /// else the credentials'.
     async fn instance_url(&self, integration: &Integration) -> Result<String, ProviderError> {
-        if let Some(url) = integration
-            .settings
-            .pointer("/salesforce/instanceUrl")
-            .and_then(|v| v.as_str())
-        {
+        let configured = integration.instance_url.as_deref().or_else(|| {
+            integration
+                .settings
+                .pointer("/salesforce/instanceUrl")
+                .and_then(|v| v.as_str())
+        });
+        if let Some(url) = configured.filter(|u| !u.is_empty()) {
             return Ok(url.trim_end_matches('/').to_owned());
         }
         let credentials = self.http.credentials(integration).await?;
@@ -65,7 +69,10 @@ impl SalesforceProvider {
             .instance_url
             .map(|u| u.trim_end_matches('/').to_owned())
             .ok_or_else(|| {
-                ProviderError::Unsupported("the Salesforce credentials have no instanceUrl".into())
+                ProviderError::Unsupported(format!(
+                    "integration {} has no instanceUrl (integration-manager keeps it on the integration)",
+                    integration.id
+                ))
             })
     }
 }

@@ -1,56 +1,39 @@
-//! The platform's event envelope and the payloads this service publishes.
-//!
-//! Payloads borrow from the records they describe (`&RawValue`), so an event is
-//! serialised straight from the provider's bytes, once.
+//! The platform's event envelope, the catalogue of event types, and the
+//! factory that stamps and serialises what this service publishes.
+
+pub mod catalogue;
+pub mod consumed;
+pub mod payloads;
+pub mod platform_rule;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::{RecordCounters, TenantId, task::PendingEvent};
+use super::{TenantId, task::PendingEvent};
 
-/// Routing keys (= event types) this service publishes and consumes.
+pub use catalogue::EventType;
+pub use consumed::ShardUpdated;
+pub use payloads::*;
+
+/// Routing keys as constants, for the places that need a `&str` (tests,
+/// matching stored names). All derived from the catalogue.
 pub mod types {
-    pub const SYNC_STARTED: &str = "integration.sync.started";
-    pub const SYNC_COMPLETED: &str = "integration.sync.completed";
-    pub const SYNC_FAILED: &str = "integration.sync.failed";
-    pub const SYNC_CANCELLED: &str = "integration.sync.cancelled";
-    pub const DATA_RAW: &str = "integration.data.raw";
-    pub const DATA_RAW_BATCH: &str = "integration.data.raw.batch";
-    pub const DATA_DELETED: &str = "integration.data.deleted";
-    pub const OPPORTUNITY_UPDATED: &str = "integration.opportunity.updated";
-    pub const CONFLICT_DETECTED: &str = "integration.conflict.detected";
-    pub const DATA_SYNCED: &str = "integration.data.synced";
-    pub const SYNC_CHECK_DUE: &str = "integration.sync.check-due";
-    pub const TOKEN_CHECK_EXPIRING: &str = "integration.token.check-expiring";
-    pub const TOKEN_REFRESHED: &str = "integration.token.refreshed";
-    pub const TOKEN_REFRESH_FAILED: &str = "integration.token.refresh.failed";
+    use super::EventType;
 
-    pub const SHARD_UPDATED: &str = "shard.updated";
-    pub const SYNC_SCHEDULED: &str = "integration.sync.scheduled";
-    pub const WEBHOOK_RECEIVED: &str = "integration.webhook.received";
-    pub const TOKEN_REFRESH_REQUESTED: &str = "integration.token.refresh-requested";
-    pub const DATA_MAPPED: &str = "integration.data.mapped";
-    pub const DATA_MAPPING_FAILED: &str = "integration.data.mapping.failed";
-
-    /// Every type this service publishes.
-    pub const PUBLISHED: [&str; 14] = [
-        SYNC_STARTED,
-        SYNC_COMPLETED,
-        SYNC_FAILED,
-        SYNC_CANCELLED,
-        DATA_RAW,
-        DATA_RAW_BATCH,
-        DATA_DELETED,
-        OPPORTUNITY_UPDATED,
-        CONFLICT_DETECTED,
-        DATA_SYNCED,
-        SYNC_CHECK_DUE,
-        TOKEN_CHECK_EXPIRING,
-        TOKEN_REFRESHED,
-        TOKEN_REFRESH_FAILED,
-    ];
+    pub const SYNC_STARTED: &str = EventType::SyncStarted.name();
+    pub const SYNC_COMPLETED: &str = EventType::SyncCompleted.name();
+    pub const SYNC_FAILED: &str = EventType::SyncFailed.name();
+    pub const SYNC_CANCELLED: &str = EventType::SyncCancelled.name();
+    pub const DATA_RAW: &str = EventType::DataRaw.name();
+    pub const DATA_RAW_BATCH: &str = EventType::DataRawBatch.name();
+    pub const DATA_DELETED: &str = EventType::DataDeleted.name();
+    pub const CONFLICT_DETECTED: &str = EventType::ConflictDetected.name();
+    pub const DATA_SYNCED: &str = EventType::DataSynced.name();
+    pub const SYNC_CHECK_DUE: &str = EventType::SyncCheckDue.name();
+    pub const TOKEN_CHECK_EXPIRING: &str = EventType::TokenCheckExpiring.name();
+    pub const TOKEN_REFRESHED: &str = EventType::TokenRefreshed.name();
+    pub const TOKEN_REFRESH_FAILED: &str = EventType::TokenRefreshFailed.name();
 }
 
 pub const ENVELOPE_VERSION: &str = "1.0";
@@ -62,15 +45,38 @@ pub struct EventSource {
     pub instance: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `metadata`: the platform's rule wants each id a uuid when present (and
+/// absent rather than `null`), so they are uuids by type. Read leniently:
+/// another publisher's non-uuid id is dropped, not a reason to refuse its event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub causation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_uuid"
+    )]
+    pub correlation_id: Option<Uuid>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_uuid"
+    )]
+    pub causation_id: Option<Uuid>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_uuid"
+    )]
+    pub user_id: Option<Uuid>,
+}
+
+fn lenient_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value
+        .as_ref()
+        .and_then(serde_json::Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok()))
 }
 
 /// `{ id, type, version, timestamp, tenantId, source, data, metadata }`.
@@ -86,8 +92,12 @@ pub struct EventEnvelope<D> {
     pub tenant_id: TenantId,
     pub source: EventSource,
     pub data: D,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "metadata_or_default")]
     pub metadata: EventMetadata,
+}
+
+fn metadata_or_default<'de, D: Deserializer<'de>>(d: D) -> Result<EventMetadata, D::Error> {
+    Ok(Option::<EventMetadata>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The same JSON as [`EventEnvelope`], from borrowed parts.
@@ -110,9 +120,10 @@ struct EnvelopeRef<'a, D> {
 #[derive(Debug, Clone)]
 pub struct OutboundEvent {
     pub id: Uuid,
+    /// The routing key.
     pub event_type: &'static str,
     pub tenant_id: TenantId,
-    pub correlation_id: Option<String>,
+    pub correlation_id: Option<Uuid>,
     pub body: bytes::Bytes,
 }
 
@@ -120,6 +131,8 @@ pub struct OutboundEvent {
 #[derive(Debug, Clone)]
 pub struct EventFactory {
     source: EventSource,
+    /// The routing key of `DataRawBatch` (`mapping.batch_event_type`).
+    batch_event_type: &'static str,
 }
 
 impl EventFactory {
@@ -129,12 +142,27 @@ impl EventFactory {
                 service: SERVICE_NAME.to_owned(),
                 instance: instance.into(),
             },
+            batch_event_type: EventType::DataRawBatch.name(),
+        }
+    }
+
+    /// Batches go out under `name` (a platform that binds another spelling).
+    pub fn with_batch_event_type(mut self, name: &'static str) -> Self {
+        self.batch_event_type = name;
+        self
+    }
+
+    /// The routing key `event_type` goes out under.
+    pub fn routing_key(&self, event_type: EventType) -> &'static str {
+        match event_type {
+            EventType::DataRawBatch => self.batch_event_type,
+            other => other.name(),
         }
     }
 
     pub fn build<D: Serialize>(
         &self,
-        event_type: &'static str,
+        event_type: EventType,
         tenant_id: TenantId,
         data: D,
         metadata: &EventMetadata,
@@ -147,11 +175,16 @@ impl EventFactory {
     pub fn build_with_id<D: Serialize>(
         &self,
         id: Uuid,
-        event_type: &'static str,
+        event_type: EventType,
         tenant_id: TenantId,
         data: D,
         metadata: &EventMetadata,
     ) -> OutboundEvent {
+        debug_assert!(
+            event_type.is_published(),
+            "{event_type} is not ours to publish"
+        );
+        let event_type = self.routing_key(event_type);
         // Borrowed, not an owned EventEnvelope: this runs once per published
         // event, and the envelope's strings need not be copied to be written.
         let envelope = EnvelopeRef {
@@ -170,7 +203,7 @@ impl EventFactory {
             id: envelope.id,
             event_type,
             tenant_id,
-            correlation_id: metadata.correlation_id.clone(),
+            correlation_id: metadata.correlation_id,
             body: body.into(),
         }
     }
@@ -206,15 +239,13 @@ impl OutboundEvent {
     /// An outbox entry back as the same event (same id and body); `None` for
     /// an event type this service does not publish (a foreign write).
     pub fn from_pending(pending: &PendingEvent) -> Option<OutboundEvent> {
-        let event_type = types::PUBLISHED
-            .iter()
-            .find(|t| **t == pending.event_type)?;
+        let event_type = EventType::published(&pending.event_type)?.name();
         let tenant_id = pending.envelope.get("tenantId")?.as_str()?.parse().ok()?;
         let correlation_id = pending
             .envelope
             .pointer("/metadata/correlationId")
             .and_then(|v| v.as_str())
-            .map(str::to_owned);
+            .and_then(|v| Uuid::parse_str(v).ok());
         Some(OutboundEvent {
             id: pending.id,
             event_type,
@@ -241,130 +272,6 @@ mod iso_millis {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncStarted<'a> {
-    pub task_id: Uuid,
-    pub execution_id: Uuid,
-    pub integration_id: &'a str,
-    pub direction: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncCompleted<'a> {
-    pub task_id: Uuid,
-    pub integration_id: &'a str,
-    pub execution_id: Uuid,
-    #[serde(flatten)]
-    pub counters: RecordCounters,
-    pub entity_types: &'a [String],
-    pub cursors: &'a std::collections::BTreeMap<String, String>,
-    pub more_remaining: bool,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncCancelled<'a> {
-    pub task_id: Uuid,
-    pub integration_id: &'a str,
-    pub execution_id: Uuid,
-    #[serde(flatten)]
-    pub counters: RecordCounters,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncFailed<'a> {
-    pub task_id: Uuid,
-    pub integration_id: &'a str,
-    pub execution_id: Uuid,
-    pub error: &'a str,
-}
-
-/// Metadata carried inside data events, for processors that trace a record.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordMetadata<'a> {
-    pub execution_id: Uuid,
-    pub provider: &'a str,
-    pub direction: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub modified_at: Option<String>,
-    /// `created` or `updated` (relative to what this integration last synced).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub change: Option<&'static str>,
-}
-
-/// A record the provider deleted; its state is now a tombstone.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DataDeleted<'a> {
-    pub integration_id: &'a str,
-    pub tenant_id: TenantId,
-    pub entity_type: &'a str,
-    pub external_id: &'a str,
-    pub deleted_at: String,
-    pub sync_task_id: Uuid,
-    pub idempotency_key: String,
-    pub correlation_id: String,
-    pub metadata: RecordMetadata<'a>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DataRaw<'a> {
-    pub integration_id: &'a str,
-    pub tenant_id: TenantId,
-    pub entity_type: &'a str,
-    pub raw_data: &'a RawValue,
-    pub external_id: &'a str,
-    pub sync_task_id: Uuid,
-    pub idempotency_key: String,
-    pub correlation_id: String,
-    pub metadata: RecordMetadata<'a>,
-    /// For updates: what changed since the last sync.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<&'a [serde_json::Value]>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchRecord<'a> {
-    pub raw_data: &'a RawValue,
-    pub external_id: &'a str,
-    pub idempotency_key: String,
-    pub change: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<&'a [serde_json::Value]>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DataRawBatch<'a> {
-    pub integration_id: &'a str,
-    pub tenant_id: TenantId,
-    pub entity_type: &'a str,
-    pub records: Vec<BatchRecord<'a>>,
-    pub batch_size: usize,
-    pub sync_task_id: Uuid,
-    pub correlation_id: String,
-    pub metadata: RecordMetadata<'a>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OpportunityUpdated<'a> {
-    pub integration_id: &'a str,
-    pub tenant_id: TenantId,
-    pub opportunity_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard_id: Option<&'a str>,
-    pub sync_task_id: Uuid,
-    pub correlation_id: String,
-    pub metadata: RecordMetadata<'a>,
-}
-
 /// `{integrationId}-{externalId}-{syncTaskId}`, as processors deduplicate on it.
 pub fn idempotency_key(integration_id: &str, external_id: &str, sync_task_id: Uuid) -> String {
     format!("{integration_id}-{external_id}-{sync_task_id}")
@@ -374,17 +281,20 @@ pub fn idempotency_key(integration_id: &str, external_id: &str, sync_task_id: Uu
 mod tests {
     use super::*;
 
+    use crate::domain::RecordCounters;
+
     #[test]
-    fn an_envelope_has_every_contract_field() {
+    fn an_envelope_has_every_contract_field_and_passes_the_platform_rule() {
         let factory = EventFactory::new("instance-1");
+        let (correlation, user) = (Uuid::new_v4(), Uuid::new_v4());
         let metadata = EventMetadata {
-            correlation_id: Some("corr".into()),
+            correlation_id: Some(correlation),
             causation_id: None,
-            user_id: Some("user-1".into()),
+            user_id: Some(user),
         };
         let tenant = Uuid::new_v4();
         let event = factory.build(
-            types::SYNC_COMPLETED,
+            EventType::SyncCompleted,
             tenant,
             SyncCompleted {
                 task_id: Uuid::nil(),
@@ -406,14 +316,55 @@ mod tests {
         assert_eq!(json["tenantId"], tenant.to_string());
         assert_eq!(json["source"]["service"], "integration-sync");
         assert_eq!(json["source"]["instance"], "instance-1");
-        assert_eq!(json["metadata"]["correlationId"], "corr");
-        assert_eq!(json["metadata"]["userId"], "user-1");
+        assert_eq!(json["metadata"]["correlationId"], correlation.to_string());
+        assert_eq!(json["metadata"]["userId"], user.to_string());
+        assert!(
+            json["metadata"].get("causationId").is_none(),
+            "absent, never null"
+        );
+        assert_eq!(platform_rule::violations(&json), Vec::<String>::new());
         assert_eq!(json["data"]["recordsProcessed"], 3);
         assert_eq!(json["id"], event.id.to_string());
         let ts = json["timestamp"].as_str().unwrap();
         assert!(
             DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'),
             "{ts}"
+        );
+    }
+
+    #[test]
+    fn incoming_metadata_ids_that_are_not_uuids_are_dropped_not_fatal() {
+        let envelope: EventEnvelope<serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "id": Uuid::new_v4(), "type": "shard.updated", "version": "1.0",
+                "timestamp": "2026-12-01T10:00:00.000Z", "tenantId": Uuid::new_v4(),
+                "source": {"service": "shard-manager", "instance": "i"}, "data": {},
+                "metadata": {"correlationId": "not-a-uuid", "userId": null}
+            }))
+            .unwrap();
+        assert_eq!(envelope.metadata, EventMetadata::default());
+        let without: EventEnvelope<serde_json::Value> = serde_json::from_value(serde_json::json!({
+            "id": Uuid::new_v4(), "type": "shard.updated", "version": "1.0",
+            "timestamp": "2026-12-01T10:00:00.000Z", "tenantId": Uuid::new_v4(),
+            "source": {"service": "shard-manager", "instance": "i"}, "data": {}, "metadata": null
+        }))
+        .unwrap();
+        assert_eq!(without.metadata, EventMetadata::default());
+    }
+
+    #[test]
+    fn batches_go_out_under_the_configured_routing_key() {
+        let factory = EventFactory::new("i").with_batch_event_type("integration.data.raw.batch");
+        let event = factory.build(
+            EventType::DataRawBatch,
+            Uuid::new_v4(),
+            serde_json::json!({}),
+            &EventMetadata::default(),
+        );
+        assert_eq!(event.event_type, "integration.data.raw.batch");
+        assert_eq!(
+            EventFactory::new("i").routing_key(EventType::DataRawBatch),
+            "integration.data.raw_batch"
         );
     }
 
@@ -427,69 +378,6 @@ mod tests {
     }
 }
 
-/// `integration.data.synced`: a change went out to the external system.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DataSynced<'a> {
-    pub shard_id: &'a str,
-    pub direction: &'static str,
-    pub integration_id: &'a str,
-    pub external_id: &'a str,
-    pub entity_type: &'a str,
-    pub changes: Vec<serde_json::Value>,
-}
-
-/// `integration.conflict.detected`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConflictDetected<'a> {
-    pub conflict_id: Uuid,
-    pub task_id: Uuid,
-    pub entity_id: &'a str,
-    pub entity_type: &'a str,
-    pub strategy: &'a str,
-    pub integration_id: &'a str,
-    pub fields: Vec<&'a str>,
-}
-
-/// The platform's `shard.updated`, as far as outbound sync needs it.
-#[derive(Debug, Clone)]
-pub struct ShardUpdated {
-    pub event_id: Option<String>,
-    pub tenant_id: TenantId,
-    pub shard_id: String,
-    pub shard: Option<super::shard::Shard>,
-    pub correlation_id: Option<String>,
-}
-
-impl ShardUpdated {
-    /// Reads the envelope's `data` (`shardId` or `id`, maybe the shard itself).
-    pub fn from_envelope(envelope: &EventEnvelope<serde_json::Value>) -> Result<Self, String> {
-        let data = &envelope.data;
-        let shard: Option<super::shard::Shard> = data
-            .get("shard")
-            .and_then(|s| serde_json::from_value(s.clone()).ok())
-            .or_else(|| {
-                data.get("data")
-                    .and_then(|_| serde_json::from_value(data.clone()).ok())
-            });
-        let shard_id = data
-            .get("shardId")
-            .or_else(|| data.get("id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .or_else(|| shard.as_ref().map(|s| s.id.clone()))
-            .ok_or("shard.updated carries no shardId")?;
-        Ok(ShardUpdated {
-            event_id: Some(envelope.id.to_string()),
-            tenant_id: envelope.tenant_id,
-            shard_id,
-            shard,
-            correlation_id: envelope.metadata.correlation_id.clone(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod outbox_tests {
     use super::*;
@@ -497,13 +385,14 @@ mod outbox_tests {
     #[test]
     fn an_event_survives_the_outbox_unchanged() {
         let factory = EventFactory::new("instance-1");
+        let correlation = Uuid::new_v4();
         let metadata = EventMetadata {
-            correlation_id: Some("corr-9".into()),
+            correlation_id: Some(correlation),
             ..Default::default()
         };
         let tenant = Uuid::new_v4();
         let event = factory.build(
-            types::SYNC_COMPLETED,
+            EventType::SyncCompleted,
             tenant,
             serde_json::json!({"taskId": "t-1"}),
             &metadata,
@@ -512,7 +401,7 @@ mod outbox_tests {
         assert_eq!(back.id, event.id);
         assert_eq!(back.event_type, types::SYNC_COMPLETED);
         assert_eq!(back.tenant_id, tenant);
-        assert_eq!(back.correlation_id.as_deref(), Some("corr-9"));
+        assert_eq!(back.correlation_id, Some(correlation));
         let (a, b): (serde_json::Value, serde_json::Value) = (
             serde_json::from_slice(&back.body).unwrap(),
             serde_json::from_slice(&event.body).unwrap(),

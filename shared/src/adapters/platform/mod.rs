@@ -1,0 +1,14 @@
+//! The platform's neighbours over HTTP, through one client
+//! ([`client::PlatformClient`]: one service token, one error mapping):
+//! integration-manager, shard-manager and secret-management, each shaped as
+//! the platform's own routes define them (each file names its source).
+
+pub mod client;
+pub mod integration_manager;
+pub mod secret_management;
+pub mod shard_manager;
+
+pub use client::{Neighbour, NeighbourError, PlatformClient};
+pub use integration_manager::IntegrationManager;
+pub use secret_management::SecretManagement;
+pub use shard_manager::ShardManager;
