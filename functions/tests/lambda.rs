@@ -22,6 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 struct Deployment {
     env: Vec<(&'static str, String)>,
     exchange: String,
+    queue: String,
     dead_letter_queue: String,
     data_dir: tempfile::TempDir,
     _files: tempfile::TempDir,
@@ -56,6 +57,7 @@ fn deployment(integrations: &[Integration], extra: &[(&'static str, String)]) ->
     Deployment {
         env,
         exchange: r.exchange.clone(),
+        queue: r.queue.clone(),
         dead_letter_queue: r.dead_letter_queue.clone(),
         data_dir,
         _files: files,
@@ -209,6 +211,10 @@ async fn on_schedule_runs_the_scheduled_sync_to_its_end_and_publishes_check_due_
     observer
         .collect_until("integration.sync.check_due", TIMEOUT)
         .await;
+    assert!(
+        !integration_tests::broker::queue_exists(&deployment.queue).await,
+        "a function declares no service queue: nothing would read it"
+    );
 }
 
 #[tokio::test]

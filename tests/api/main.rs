@@ -3,6 +3,7 @@
 mod auth;
 mod bidirectional;
 mod conflicts_api;
+mod conformance;
 mod container;
 mod cosmos_store;
 mod deploy_files;

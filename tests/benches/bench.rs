@@ -121,9 +121,8 @@ async fn child_sync(records: u64, per_record: bool, resync: bool) {
     settings.storage.integrations_file = file.display().to_string();
     settings.sync_limits.page_size = 1000;
     settings.log.filter = "warn".into();
-    if per_record {
-        settings.mapping.batch_threshold = records as usize + 1;
-    }
+    // Batch events are off by default (per-record, what the platform reads).
+    settings.mapping.batch_events = !per_record;
     let (connection, queue) = sink(&settings.rabbitmq.exchange).await;
     let app = App::build(settings.clone()).await.unwrap();
     let run = |app: &App| {

@@ -1,7 +1,10 @@
 //! The real RabbitMQ, as tests see it. A test that cannot reach it fails with a
 //! message saying how to start it; it never passes silently.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use lapin::{
@@ -10,6 +13,7 @@ use lapin::{
     types::FieldTable,
 };
 use serde_json::Value;
+use sync_core::domain::events::platform_rule;
 use tokio::sync::mpsc;
 
 pub fn rabbitmq_url() -> String {
@@ -18,8 +22,11 @@ pub fn rabbitmq_url() -> String {
 }
 
 pub async fn connect() -> Connection {
-    let url = rabbitmq_url();
-    Connection::connect(&url, ConnectionProperties::default())
+    connect_to(&rabbitmq_url()).await
+}
+
+pub async fn connect_to(url: &str) -> Connection {
+    Connection::connect(url, ConnectionProperties::default())
         .await
         .unwrap_or_else(|e| {
             panic!("RabbitMQ is not reachable at {url} ({e}); start it with `rabbitmq-server -detached`")
@@ -28,7 +35,12 @@ pub async fn connect() -> Connection {
 
 /// Publishes a raw message to `exchange` with `routing_key`, confirmed.
 pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) {
-    let connection = connect().await;
+    publish_raw_at(&rabbitmq_url(), exchange, routing_key, body).await
+}
+
+/// [`publish_raw`] on the broker (and virtual host) at `url`.
+pub async fn publish_raw_at(url: &str, exchange: &str, routing_key: &str, body: &[u8]) {
+    let connection = connect_to(url).await;
     let channel = connection.create_channel().await.expect("channel");
     channel
         .confirm_select(Default::default())
@@ -46,6 +58,23 @@ pub async fn publish_raw(exchange: &str, routing_key: &str, body: &[u8]) {
         .expect("publish")
         .await
         .expect("confirm");
+}
+
+/// Whether `queue` exists on the test broker (a passive declaration).
+pub async fn queue_exists(queue: &str) -> bool {
+    let connection = connect().await;
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .is_ok()
 }
 
 /// Waits for one message on `queue`; returns its body and `x-failure-reason`.
@@ -110,15 +139,24 @@ pub async fn bind_to_everything(channel: &lapin::Channel, queue: &str, exchange:
 }
 
 /// An exclusive queue bound to `#` on the test's exchange: every event the app
-/// publishes lands here, in publish order.
+/// publishes lands here, in publish order. Every event this service
+/// published is held to the platform's envelope rule as it arrives
+/// (`platform_rule`): a test that sees one that breaks it fails, whatever
+/// else it checks. Events the test itself sent as another service are not.
 pub struct EventObserver {
     receiver: mpsc::UnboundedReceiver<(String, Value)>,
+    violations: Arc<Mutex<Vec<String>>>,
     _connection: Connection,
 }
 
 impl EventObserver {
     pub async fn bind(exchange: &str) -> Self {
-        let connection = connect().await;
+        Self::bind_at(&rabbitmq_url(), exchange).await
+    }
+
+    /// On the broker (and virtual host) at `url`.
+    pub async fn bind_at(url: &str, exchange: &str) -> Self {
+        let connection = connect_to(url).await;
         let channel = connection.create_channel().await.expect("channel");
         // Declared here too, so the observer may bind before the app starts.
         let queue = channel
@@ -147,10 +185,21 @@ impl EventObserver {
             .await
             .expect("consume");
         let (sender, receiver) = mpsc::unbounded_channel();
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let found = violations.clone();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
                 let key = delivery.routing_key.to_string();
                 let body: Value = serde_json::from_slice(&delivery.data).expect("events are JSON");
+                if body["source"]["service"] == "integration-sync" {
+                    let wrong = platform_rule::violations(&body);
+                    if !wrong.is_empty() || body["type"] != key.as_str() {
+                        found
+                            .lock()
+                            .unwrap()
+                            .push(format!("{key}: {wrong:?} in {body}"));
+                    }
+                }
                 if sender.send((key, body)).is_err() {
                     break;
                 }
@@ -158,8 +207,18 @@ impl EventObserver {
         });
         EventObserver {
             receiver,
+            violations,
             _connection: connection,
         }
+    }
+
+    /// Fails the test if this service published an event the platform would refuse.
+    fn check_conformance(&self) {
+        let violations = self.violations.lock().unwrap();
+        assert!(
+            violations.is_empty(),
+            "published events the platform's envelope rule refuses: {violations:?}"
+        );
     }
 
     /// Collects events until one of type `last` arrives (inclusive), or fails
@@ -173,14 +232,20 @@ impl EventObserver {
                     let done = key == last;
                     events.push((key, body));
                     if done {
+                        self.check_conformance();
                         return events;
                     }
                 }
                 Ok(None) => panic!("observer stopped after {} events", events.len()),
                 Err(_) => panic!(
-                    "no `{last}` event within {timeout:?}; got {} events: {:?}",
+                    "no `{last}` event within {timeout:?}; got {} events, the last ones {:?}",
                     events.len(),
-                    events.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()
+                    events
+                        .iter()
+                        .rev()
+                        .take(20)
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
                 ),
             }
         }
@@ -200,6 +265,7 @@ impl EventObserver {
                     let done = last.contains(&key.as_str());
                     events.push((key, body));
                     if done {
+                        self.check_conformance();
                         return events;
                     }
                 }
@@ -218,6 +284,7 @@ impl EventObserver {
         while let Ok(Some(event)) = tokio::time::timeout(window, self.receiver.recv()).await {
             events.push(event);
         }
+        self.check_conformance();
         events
     }
 }
@@ -255,10 +322,15 @@ pub fn of_type<'e>(events: &'e [(String, Value)], event_type: &str) -> Vec<&'e V
 
 /// An envelope as another platform service would publish it.
 pub fn envelope(event_type: &str, tenant: uuid::Uuid, data: Value) -> Value {
+    envelope_from("integration-manager", event_type, tenant, data)
+}
+
+/// An envelope as `@coder/shared`'s `createEvent` makes it for `service`.
+pub fn envelope_from(service: &str, event_type: &str, tenant: uuid::Uuid, data: Value) -> Value {
     serde_json::json!({
         "id": uuid::Uuid::new_v4(), "type": event_type, "version": "1.0",
         "timestamp": "2026-11-27T00:00:00.000Z", "tenantId": tenant,
-        "source": {"service": "integration-manager", "instance": "im-1"},
+        "source": {"service": service, "instance": format!("{service}-1-1764547200000")},
         "data": data, "metadata": {"correlationId": uuid::Uuid::new_v4()}
     })
 }

@@ -7,6 +7,7 @@ pub mod cosmos;
 pub mod fakes;
 pub mod faults;
 pub mod fixtures;
+pub mod platform_broker;
 pub mod spawn;
 pub mod tokens;
 

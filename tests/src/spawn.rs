@@ -152,7 +152,12 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
         tweak(&mut settings);
     }
 
-    let events = EventObserver::bind(&settings.rabbitmq.exchange).await;
+    let url = settings
+        .rabbitmq
+        .url
+        .clone()
+        .unwrap_or_else(broker::rabbitmq_url);
+    let events = EventObserver::bind_at(&url, &settings.rabbitmq.exchange).await;
     let app = build_app(&mut settings).await;
     let sandbox = app.sandbox.clone();
     let engine = app.engine.clone();
@@ -205,6 +210,20 @@ impl TestApp {
             .request(method, self.url(path))
             .bearer_auth(self.token_for(tenant))
             .header("X-Tenant-ID", tenant.to_string())
+    }
+
+    /// Publishes `event` (an envelope) to the app's exchange under its type,
+    /// as the platform's service that owns it would.
+    pub async fn send(&self, event: &Value) {
+        let url = (self.settings.rabbitmq.url.clone()).unwrap_or_else(broker::rabbitmq_url);
+        let key = event["type"].as_str().expect("an envelope has a type");
+        broker::publish_raw_at(
+            &url,
+            &self.settings.rabbitmq.exchange,
+            key,
+            event.to_string().as_bytes(),
+        )
+        .await;
     }
 
     pub async fn trigger(&self, tenant: Uuid, body: Value) -> reqwest::Response {
@@ -297,7 +316,8 @@ impl TestApp {
     /// Removes the exchanges this test declared (queues expire by themselves).
     pub async fn cleanup(mut self) {
         self.shutdown().await;
-        let connection = broker::connect().await;
+        let url = (self.settings.rabbitmq.url.clone()).unwrap_or_else(broker::rabbitmq_url);
+        let connection = broker::connect_to(&url).await;
         let channel = connection.create_channel().await.expect("channel");
         for exchange in [
             &self.settings.rabbitmq.exchange,

@@ -29,9 +29,9 @@ pub struct ErrorDetail {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
+    #[error("{1}")]
     Unauthorized(&'static str, String),
-    #[error("{0}")]
+    #[error("{1}")]
     Forbidden(&'static str, String),
     #[error("{1}")]
     Validation(&'static str, String),

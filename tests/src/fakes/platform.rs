@@ -29,6 +29,8 @@ struct PlatformState {
     /// Secret name -> access token the next refresh rotates to.
     rotations: HashMap<String, String>,
     refresh_calls: usize,
+    /// Connections whose refresh fails (the provider revoked the grant).
+    broken_connections: Vec<String>,
     /// Records integration-manager's own adapter returns from `fetch`.
     fetchable: Vec<Value>,
     /// The adapter ignores `offset` (as GoogleWorkspaceAdapter's callers do).
@@ -101,6 +103,16 @@ impl FakePlatform {
             .unwrap()
             .rotations
             .insert(name.into(), token.into());
+    }
+
+    /// Refreshing `connection` fails, as integration-manager answers a
+    /// refused grant: `500 {error: {code: 'TOKEN_REFRESH_FAILED', message}}`.
+    pub fn break_connection(&self, connection: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .broken_connections
+            .push(connection.into());
     }
 
     pub fn refresh_calls(&self) -> usize {
@@ -263,20 +275,25 @@ async fn secret(State(state): Shared, Path(name): Path<String>) -> Response {
     }
 }
 
-/// `POST .../connections/:connectionId/refresh`: `reply.send({ success })`.
+/// `POST .../connections/:connectionId/refresh`: `reply.send({ success })`,
+/// or the route's error answer.
 async fn refresh(
     State(state): Shared,
-    Path((_id, _connection)): Path<(String, String)>,
-) -> Json<Value> {
+    Path((_id, connection)): Path<(String, String)>,
+) -> Response {
     let mut state = state.lock().unwrap();
     state.refresh_calls += 1;
+    if state.broken_connections.contains(&connection) {
+        let error = json!({"error": {"code": "TOKEN_REFRESH_FAILED", "message": "the refresh token was revoked"}});
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response();
+    }
     let rotations: Vec<(String, String)> = state.rotations.drain().collect();
     for (name, token) in rotations {
         if let Some(secret) = state.secrets.get_mut(&name) {
             secret["accessToken"] = json!(token);
         }
     }
-    Json(json!({"success": true}))
+    Json(json!({"success": true})).into_response()
 }
 
 /// `POST /api/v1/integrations/:integrationId/fetch` (IntegrationFetchHandler.ts):

@@ -43,6 +43,8 @@ struct SfState {
     requests: Vec<(Instant, String)>,
     /// (id, field, value): someone edits that row right after our next read of it.
     edit_after_read: Option<(String, String, Value)>,
+    /// The body of every accepted PATCH, by row id.
+    patches: Vec<(String, Map<String, Value>)>,
 }
 
 #[derive(Clone)]
@@ -78,6 +80,11 @@ impl FakeSalesforce {
     }
 
     /// `n` rows of `object`, `per_stamp` of them sharing each SystemModstamp.
+    /// The fields of every accepted PATCH, by row id, in order.
+    pub fn patches(&self) -> Vec<(String, Map<String, Value>)> {
+        self.state.lock().unwrap().patches.clone()
+    }
+
     pub fn add_rows(&self, object: &str, n: usize, per_stamp: usize) {
         let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let mut state = self.state.lock().unwrap();
@@ -315,7 +322,8 @@ async fn patch_row(
         )
             .into_response();
     }
-    row.fields.extend(fields);
+    row.fields.extend(fields.clone());
     row.modstamp = Utc::now();
+    state.patches.push((id, fields));
     StatusCode::NO_CONTENT.into_response()
 }

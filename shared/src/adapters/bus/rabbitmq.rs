@@ -64,6 +64,9 @@ impl Link {
 pub struct RabbitMqBus {
     url: String,
     settings: RabbitMqSettings,
+    /// Whether this process consumes the service queue (the container), so
+    /// declares and binds it; functions are fed by queues of their own.
+    consumes: bool,
     outage_tolerance: Duration,
     link: RwLock<Option<Arc<Link>>>,
     reconnecting: Mutex<()>,
@@ -105,8 +108,8 @@ impl RabbitMqBus {
         url: &str,
         outage_tolerance: Duration,
     ) -> Result<Arc<Self>, PublishError> {
-        let link = open(settings, url).await?;
-        let bus = Self::assemble(settings, url, outage_tolerance, Some(Arc::new(link)));
+        let link = open(settings, url, true).await?;
+        let bus = Self::assemble(settings, url, true, outage_tolerance, Some(Arc::new(link)));
         tokio::spawn(supervise(Arc::downgrade(&bus)));
         Ok(bus)
     }
@@ -114,7 +117,8 @@ impl RabbitMqBus {
     /// Starts connecting and returns at once; operations wait for the
     /// connection as they wait out an outage. For a function's cold start,
     /// where the handshake can overlap the rest of the start-up. Only a
-    /// malformed URL fails here.
+    /// malformed URL fails here. A function publishes only: its events come
+    /// from its own event-source queue, so the service queue is not declared.
     pub fn connect_in_background(
         settings: &RabbitMqSettings,
         url: &str,
@@ -122,7 +126,7 @@ impl RabbitMqBus {
     ) -> Result<Arc<Self>, PublishError> {
         url.parse::<lapin::uri::AMQPUri>()
             .map_err(|e| PublishError::Unavailable(format!("invalid RabbitMQ URL: {e}")))?;
-        let bus = Self::assemble(settings, url, outage_tolerance, None);
+        let bus = Self::assemble(settings, url, false, outage_tolerance, None);
         let first = bus.clone();
         tokio::spawn(async move {
             match first.current().await {
@@ -140,12 +144,14 @@ impl RabbitMqBus {
     fn assemble(
         settings: &RabbitMqSettings,
         url: &str,
+        consumes: bool,
         outage_tolerance: Duration,
         link: Option<Arc<Link>>,
     ) -> Arc<Self> {
         Arc::new(RabbitMqBus {
             url: url.to_owned(),
             settings: settings.clone(),
+            consumes,
             outage_tolerance,
             link: RwLock::new(link),
             reconnecting: Mutex::new(()),
@@ -174,7 +180,7 @@ impl RabbitMqBus {
         if let Some(link) = self.link.read().await.as_ref().filter(|l| l.is_up()) {
             return Ok(link.clone());
         }
-        let reopened = open(&self.settings, &self.url).await;
+        let reopened = open(&self.settings, &self.url, self.consumes).await;
         let mut slot = self.link.write().await;
         match reopened {
             Ok(link) => {
@@ -229,7 +235,11 @@ async fn supervise(bus: Weak<RabbitMqBus>) {
 }
 
 /// A new connection with the topology declared and confirms enabled.
-async fn open(settings: &RabbitMqSettings, url: &str) -> Result<Link, PublishError> {
+async fn open(
+    settings: &RabbitMqSettings,
+    url: &str,
+    consumes: bool,
+) -> Result<Link, PublishError> {
     let properties = ConnectionProperties::default().with_connection_name(SERVICE_NAME.into());
     let connection = Connection::connect(url, properties)
         .await
@@ -238,7 +248,7 @@ async fn open(settings: &RabbitMqSettings, url: &str) -> Result<Link, PublishErr
         .create_channel()
         .await
         .map_err(|e| unavailable("cannot open a channel", e))?;
-    declare_topology(&channel, settings).await?;
+    declare_topology(&channel, settings, consumes).await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
@@ -249,7 +259,14 @@ async fn open(settings: &RabbitMqSettings, url: &str) -> Result<Link, PublishErr
     })
 }
 
-async fn declare_topology(channel: &Channel, s: &RabbitMqSettings) -> Result<(), PublishError> {
+/// The exchanges and the dead-letter queue always; the service queue and its
+/// bindings only for a process that consumes it (a queue nobody reads would
+/// keep every event it is bound to).
+async fn declare_topology(
+    channel: &Channel,
+    s: &RabbitMqSettings,
+    consumes: bool,
+) -> Result<(), PublishError> {
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -306,6 +323,9 @@ async fn declare_topology(channel: &Channel, s: &RabbitMqSettings) -> Result<(),
         )
         .await
         .map_err(|e| unavailable("cannot bind the dead-letter queue", e))?;
+    if !consumes {
+        return Ok(());
+    }
     let queue = format!("queue '{}'", s.queue);
     channel
         .queue_declare(
