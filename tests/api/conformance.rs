@@ -521,21 +521,30 @@ async fn a_shard_update_as_shard_manager_publishes_it_reaches_salesforce_in_sale
     app.cleanup().await;
 }
 
+/// An integration of a provider with no adapter here: integration-manager's
+/// own adapter serves `records` through its `fetch`.
+async fn through_integration_manager(
+    records: Vec<Value>,
+    extra: Value,
+) -> (Uuid, Value, FakePlatform) {
+    let tenant = Uuid::new_v4();
+    let mut extra = extra;
+    extra["providerName"] = json!("google_workspace");
+    let document = platform_integration(tenant, &["event"], 0, extra);
+    let platform = FakePlatform::start_with_documents(vec![document.clone()]).await;
+    platform.set_fetchable(records);
+    (tenant, document, platform)
+}
+
 #[tokio::test]
 async fn an_integration_manager_adapter_that_ignores_offset_ends_the_run_with_the_reason() {
-    let tenant = Uuid::new_v4();
-    let document = platform_integration(
-        tenant,
-        &["event"],
-        0,
-        json!({"providerName": "google_workspace"}),
-    );
-    let platform = FakePlatform::start_with_documents(vec![document.clone()]).await;
-    platform.set_fetchable(
+    let (tenant, document, platform) = through_integration_manager(
         (0..1200)
             .map(|i| json!({"id": format!("evt-{i}"), "summary": format!("Event {i}")}))
             .collect(),
-    );
+        json!({}),
+    )
+    .await;
     platform.ignore_offset();
     let app = spawn_app(SpawnOptions {
         integration_manager_url: Some(platform.url.clone()),
@@ -563,19 +572,13 @@ async fn an_integration_manager_adapter_that_ignores_offset_ends_the_run_with_th
 
 #[tokio::test]
 async fn a_proxy_walk_is_bounded_by_what_it_reads_and_the_next_run_goes_on_from_its_page() {
-    let tenant = Uuid::new_v4();
-    let document = platform_integration(
-        tenant,
-        &["event"],
-        0,
-        json!({"providerName": "google_workspace"}),
-    );
-    let platform = FakePlatform::start_with_documents(vec![document.clone()]).await;
-    platform.set_fetchable(
+    let (tenant, document, platform) = through_integration_manager(
         (0..1200)
             .map(|i| json!({"id": format!("evt-{i:04}"), "updatedAt": "2026-11-30T10:00:00.000Z"}))
             .collect(),
-    );
+        json!({}),
+    )
+    .await;
     let mut app = spawn_app(SpawnOptions {
         integration_manager_url: Some(platform.url.clone()),
         page_size: Some(200),
@@ -698,14 +701,12 @@ async fn an_unknown_conflict_mode_fails_that_integration_naming_the_field() {
 
 #[tokio::test]
 async fn outbound_for_an_integration_reached_through_integration_manager_is_refused_at_once() {
-    let tenant = Uuid::new_v4();
-    let document = platform_integration(
-        tenant,
-        &["opportunity"],
-        0,
-        json!({"providerName": "google_workspace", "syncConfig": {"syncDirection": "bidirectional"}}),
-    );
-    let platform = FakePlatform::start_with_documents(vec![document.clone()]).await;
+    let (tenant, document, platform) = through_integration_manager(
+        vec![],
+        json!({"syncConfig": {"syncDirection": "bidirectional", "entityMappings": [
+            {"externalEntity": "event", "shardTypeId": "c_opportunity", "enabled": true, "fieldMappings": []}]}}),
+    )
+    .await;
     let app = spawn_app(SpawnOptions {
         integration_manager_url: Some(platform.url.clone()),
         shard_manager_url: Some(platform.url.clone()),
