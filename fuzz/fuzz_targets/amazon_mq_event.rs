@@ -7,9 +7,9 @@ mod common;
 
 use std::sync::OnceLock;
 
-use integration_sync_functions::Functions;
+use function_runtime::Functions;
 use libfuzzer_sys::fuzz_target;
-use sync_core::triggers::consumes;
+use sync_core::inbound::consumes;
 
 fuzz_target!(|payload: &[u8]| {
     let Ok(event) = serde_json::from_slice::<serde_json::Value>(payload) else {
@@ -30,10 +30,8 @@ fuzz_target!(|payload: &[u8]| {
         settings.rabbitmq.url = None;
         settings.cosmos_db.endpoint = None;
         settings.services.integration_manager.url = None;
-        let app = runtime
-            .block_on(sync_core::app::App::build(settings))
-            .unwrap();
-        (runtime, Functions::from_app(app))
+        let app = runtime.block_on(wiring::App::build(settings)).unwrap();
+        (runtime, Functions::new(app.core))
     });
     let _ = runtime.block_on(functions.handle(event, consumes::ALL, None));
 });

@@ -7,11 +7,11 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use sync_core::triggers::consumes;
+use sync_core::inbound::consumes;
 
 fuzz_target!(|body: &[u8]| {
     let h = common::harness();
     let _ = h
         .runtime
-        .block_on(h.app.dispatcher.handle(body, consumes::ALL));
+        .block_on(h.app.core.dispatcher.handle(body, consumes::ALL));
 });

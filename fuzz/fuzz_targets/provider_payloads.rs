@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sync_core::adapters::provider::{hubspot, salesforce};
+use providers::{hubspot, salesforce};
 
 fuzz_target!(|data: &[u8]| {
     let Some((which, body)) = data.split_first() else {

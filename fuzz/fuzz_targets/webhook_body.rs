@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use libfuzzer_sys::fuzz_target;
-use sync_core::{auth::TokenIssuer, triggers::consumes};
+use sync_core::{auth::TokenIssuer, inbound::consumes};
 use tower::ServiceExt;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if which % 2 == 0 {
-        let token = TokenIssuer::new(&h.app.settings.jwt).user_token(
+        let token = TokenIssuer::new(&h.app.core.settings.jwt).user_token(
             "fuzz",
             Some(common::TENANT.parse().unwrap()),
             std::time::Duration::from_secs(600),
@@ -55,6 +55,6 @@ fuzz_target!(|data: &[u8]| {
         let bytes = serde_json::to_vec(&envelope).unwrap();
         let _ = h
             .runtime
-            .block_on(h.app.dispatcher.handle(&bytes, consumes::ALL));
+            .block_on(h.app.core.dispatcher.handle(&bytes, consumes::ALL));
     }
 });

@@ -5,7 +5,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
-use sync_core::{app::App, auth::TokenIssuer, config, telemetry};
+use sync_core::{auth::TokenIssuer, config, telemetry};
+use wiring::App;
 
 #[derive(Parser)]
 #[command(name = "integration-sync", version, about)]
@@ -47,7 +48,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
-        print!("{}", sync_core::http::openapi::yaml());
+        print!("{}", sync_http::openapi::yaml());
         return Ok(());
     }
     let settings = config::load_from_file(&cli.config)?;
@@ -72,7 +73,7 @@ async fn serve(settings: config::Settings) -> anyhow::Result<()> {
     let address = format!("{}:{}", settings.server.host, settings.server.port);
     let app = App::build(settings).await?;
     let listener = tokio::net::TcpListener::bind(&address).await?;
-    tracing::info!(address = %listener.local_addr()?, instance = %app.instance_id, "integration-sync listening");
+    tracing::info!(address = %listener.local_addr()?, instance = %app.core.instance_id, "integration-sync listening");
     app.run_container(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

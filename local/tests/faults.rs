@@ -100,7 +100,7 @@ async fn kill_9_mid_sync_then_restart_completes_with_every_record_published() {
         Some(fixture.tenant),
         Duration::from_secs(900),
     );
-    let http = sync_core::outgoing_http::client_builder().build().unwrap();
+    let http = outgoing_http::client_builder().build().unwrap();
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");

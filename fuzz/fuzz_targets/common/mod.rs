@@ -7,8 +7,9 @@
 
 use std::sync::OnceLock;
 
-use sync_core::{app::App, config};
+use sync_core::config;
 use tokio::runtime::Runtime;
+use wiring::App;
 
 pub struct Harness {
     pub runtime: Runtime,

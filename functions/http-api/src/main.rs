@@ -1,0 +1,23 @@
+//! `http-api`: the service's HTTP API behind API Gateway (HTTP API), the same
+//! axum router the container serves on port 3052.
+
+use sync_core::{
+    assembly::Core,
+    repository::Repository,
+    webhooks::{WebhookService, url_guard::HostAllowlist},
+};
+use sync_http::AppState;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let settings = function_runtime::settings()?;
+    let store = function_runtime::store(&settings).await?;
+    let bus = function_runtime::bus(&settings)?;
+    let syncing = sync_adapters::syncing(&settings, store.clone(), bus)?;
+    let allowlist = HostAllowlist::new(settings.webhooks.allowed_hosts.clone());
+    let core = Core::assemble(settings, syncing.adapters);
+    let deliveries = syncing.deliveries;
+    let webhooks = WebhookService::new(Repository::new(store), allowlist)
+        .on_change(move |tenant| deliveries.invalidate(tenant));
+    lambda_http::run(sync_http::router(AppState::new(&core, webhooks))).await
+}

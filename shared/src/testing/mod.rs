@@ -1,4 +1,0 @@
-//! Test support shared by unit and integration tests: the store port's contract
-//! suite, run against every adapter.
-
-pub mod store_contract;

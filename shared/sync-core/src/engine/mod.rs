@@ -1,0 +1,231 @@
+//! The sync engine: turns a trigger into a task, runs it against a provider and
+//! publishes what it read. It talks to the world only through the ports.
+
+mod cancel;
+mod errors;
+mod inbound;
+pub mod limits;
+mod outage;
+pub mod outbound;
+mod outbox;
+mod publisher;
+pub mod queries;
+mod recovery;
+pub mod resolve;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::{
+    domain::{Direction, Integration, SyncTask, TenantId, events::EventFactory},
+    ports::{
+        EventBus, IntegrationDirectory, ProviderRegistry, integration_directory::DirectoryError,
+    },
+    repository::Repository,
+};
+
+pub use crate::runtime::TaskRunner;
+pub use cancel::CancelError;
+pub use errors::{GetTaskError, RunError, TriggerError};
+use inbound::Claim;
+use limits::{LimitError, SyncLimiter};
+pub use recovery::RecoveryReport;
+
+/// Tunables of a run, from `sync_limits` and `mapping`.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub page_size: usize,
+    /// A run stops after reading this many records (unchanged ones included);
+    /// the next one continues.
+    pub max_records_per_sync: u64,
+    /// Incremental reads start this much before the cursor, to catch changes
+    /// committed later than their timestamp.
+    pub cursor_overlap: std::time::Duration,
+    /// The mass-delete breaker trips when a run would delete more than this
+    /// share of an entity's known records ...
+    pub mass_delete_share: f64,
+    /// ... and at least this many.
+    pub mass_delete_min: u64,
+    /// Batch events on (else one `integration.data.raw` per record, always).
+    pub batch_events: bool,
+    /// Up to this many records in a sync: one `integration.data.raw` each.
+    pub batch_threshold: usize,
+    /// Above the threshold (batch events on): batches of this many records.
+    pub batch_size: usize,
+    /// A store outage met while recording a run's end is waited out this long.
+    pub outage_tolerance: std::time::Duration,
+}
+
+/// What a caller asks for.
+#[derive(Debug, Clone)]
+pub struct TriggerRequest {
+    pub integration_id: String,
+    pub direction: Direction,
+    pub entity_type: Option<String>,
+    pub filters: Option<serde_json::Value>,
+    /// The user (token subject) or event that asked.
+    pub triggered_by: Option<String>,
+}
+
+pub struct SyncEngine {
+    repo: Repository,
+    bus: Arc<dyn EventBus>,
+    directory: Arc<dyn IntegrationDirectory>,
+    providers: ProviderRegistry,
+    events: EventFactory,
+    settings: EngineSettings,
+    limiter: SyncLimiter,
+    /// shard-manager, for outbound events that do not carry the shard.
+    shards: Option<Arc<dyn crate::ports::shard_source::ShardSource>>,
+    runner: TaskRunner,
+}
+
+impl SyncEngine {
+    pub fn new(
+        repo: Repository,
+        bus: Arc<dyn EventBus>,
+        directory: Arc<dyn IntegrationDirectory>,
+        providers: ProviderRegistry,
+        events: EventFactory,
+        settings: EngineSettings,
+        limiter: SyncLimiter,
+    ) -> Arc<Self> {
+        Arc::new(SyncEngine {
+            limiter,
+            shards: None,
+            repo,
+            bus,
+            directory,
+            providers,
+            events,
+            settings,
+            runner: TaskRunner::default(),
+        })
+    }
+
+    /// Adds shard-manager (before the engine is shared).
+    pub fn with_shards(
+        mut self: Arc<Self>,
+        shards: Arc<dyn crate::ports::shard_source::ShardSource>,
+    ) -> Arc<Self> {
+        if let Some(engine) = Arc::get_mut(&mut self) {
+            engine.shards = Some(shards);
+        }
+        self
+    }
+
+    pub fn runner(&self) -> &TaskRunner {
+        &self.runner
+    }
+
+    /// Validates the request, claims a concurrency slot and the integration's
+    /// interval (refusing when a limit is reached), records a pending task and
+    /// starts it in the background. Returns as soon as the task is stored.
+    #[tracing::instrument(skip_all, fields(tenant_id = %tenant, integration_id = %request.integration_id))]
+    pub async fn trigger(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        request: TriggerRequest,
+    ) -> Result<SyncTask, TriggerError> {
+        let integration = self
+            .directory
+            .get_integration(tenant, &request.integration_id)
+            .await
+            .map_err(|e| match e {
+                DirectoryError::NotFound(id) => TriggerError::IntegrationNotFound(id),
+                DirectoryError::Unavailable(why) => TriggerError::DirectoryUnavailable(why),
+                DirectoryError::Invalid { id, reason } => {
+                    TriggerError::IntegrationInvalid { id, reason }
+                }
+                DirectoryError::Unexpected(e) => TriggerError::Unexpected(e),
+            })?;
+        let entities = self.check_runnable(&integration, &request)?;
+        let mut task = SyncTask::new_pending(
+            tenant,
+            request.integration_id,
+            request.direction,
+            request.entity_type,
+            request.filters,
+            request.triggered_by,
+        );
+        task.entity_types = entities.clone();
+        let lease = match self
+            .limiter
+            .acquire(tenant, &task.integration_id, task.task_id, Utc::now())
+            .await
+        {
+            Ok(lease) => lease,
+            Err(LimitError::Rejected(why)) => return Err(why.into()),
+            Err(LimitError::Store(e)) => return Err(e.into()),
+        };
+        // The marker first: a task is never stored without one, so recovery
+        // finds every task whose process dies from here on.
+        let stored = match self.mark_active(&task).await {
+            Ok(()) => self.repo.create(&task).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            self.limiter.release(&lease).await;
+            self.settle(tenant, task.task_id).await;
+            return Err(e.into());
+        }
+        tracing::info!(task_id = %task.task_id, "sync task created");
+
+        let engine = Arc::clone(self);
+        let span = tracing::info_span!("sync_task", tenant_id = %tenant, task_id = %task.task_id);
+        let run_task = task.clone();
+        let cancel = self.runner.cancellation();
+        self.runner.spawn(
+            async move {
+                engine
+                    .execute(run_task, integration, entities, lease, cancel, Claim::Fresh)
+                    .await
+            }
+            .instrument(span),
+        );
+        Ok(task)
+    }
+
+    /// Entity types the run will walk, or why it cannot run at all.
+    fn check_runnable(
+        &self,
+        integration: &Integration,
+        request: &TriggerRequest,
+    ) -> Result<Vec<String>, TriggerError> {
+        if !integration.is_active() {
+            return Err(TriggerError::IntegrationInactive(integration.id.clone()));
+        }
+        if request.direction != Direction::Inbound {
+            return Err(TriggerError::UnsupportedDirection(request.direction));
+        }
+        if self.providers.get(&integration.provider).is_none() {
+            return Err(TriggerError::UnknownProvider(integration.provider.clone()));
+        }
+        let enabled = integration.enabled_entities();
+        match &request.entity_type {
+            Some(entity)
+                if enabled.is_empty() || enabled.iter().any(|e| e.eq_ignore_ascii_case(entity)) =>
+            {
+                Ok(vec![entity.clone()])
+            }
+            Some(entity) => Err(TriggerError::EntityNotMapped(entity.clone())),
+            None if enabled.is_empty() => Err(TriggerError::NoEntities(integration.id.clone())),
+            None => Ok(enabled),
+        }
+    }
+
+    pub async fn get_task(
+        &self,
+        tenant: TenantId,
+        task_id: Uuid,
+    ) -> Result<SyncTask, GetTaskError> {
+        self.repo
+            .get::<SyncTask>(tenant, &task_id.to_string())
+            .await?
+            .map(|v| v.doc)
+            .ok_or(GetTaskError::NotFound)
+    }
+}

@@ -1,0 +1,69 @@
+//! The core assembled over in-memory adapters: a memory store, the in-process
+//! bus, integrations from a list, and a [`FakeProvider`] as provider `fake`.
+
+use std::sync::Arc;
+
+use crate::{
+    assembly::{Adapters, Core},
+    config::{self, Settings},
+    domain::{Integration, TenantId},
+    outbound::{FileDirectory, InProcessBus},
+    ports::ProviderRegistry,
+    repository::Repository,
+    testing::{FakeProvider, MemoryStore},
+};
+
+pub struct Harness {
+    pub core: Core,
+    pub bus: InProcessBus,
+    pub repo: Repository,
+}
+
+/// The shipped configuration, for an embedded process.
+pub fn settings() -> Settings {
+    let mut settings = config::load_from_str(include_str!("../../../../config/default.yaml"))
+        .expect("the default configuration loads");
+    settings.rabbitmq.url = None;
+    settings.cosmos_db.endpoint = None;
+    settings.services.integration_manager.url = None;
+    settings.sync_limits.max_records_per_sync = 10_000;
+    settings.sync_limits.min_interval_minutes = 0;
+    settings
+}
+
+/// A connected integration of `tenant` whose provider is the fake one.
+pub fn fake_integration(tenant: TenantId, id: &str, entities: &[&str]) -> Integration {
+    let mappings: Vec<_> = entities
+        .iter()
+        .map(|e| serde_json::json!({"externalEntity": e, "enabled": true}))
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "id": id, "tenantId": tenant, "providerName": "fake", "status": "connected",
+        "syncConfig": {"syncDirection": "inbound", "entityMappings": mappings}
+    }))
+    .expect("a valid integration")
+}
+
+impl Harness {
+    pub fn new(integrations: Vec<Integration>, records_per_entity: u64) -> Harness {
+        let store = Arc::new(MemoryStore::default());
+        let bus = InProcessBus::default();
+        let core = Core::assemble(
+            settings(),
+            Adapters {
+                store: store.clone(),
+                bus: Arc::new(bus.clone()),
+                directory: Arc::new(FileDirectory::from_integrations(integrations)),
+                providers: ProviderRegistry::default()
+                    .with("fake", Arc::new(FakeProvider { records_per_entity })),
+                shards: None,
+                connections: None,
+            },
+        );
+        Harness {
+            core,
+            bus,
+            repo: Repository::new(store),
+        }
+    }
+}
