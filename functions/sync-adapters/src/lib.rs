@@ -13,9 +13,8 @@ use sync_core::{
     config::Settings,
     outbound::FileDirectory,
     ports::{DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
-    repository::Repository,
 };
-use webhook_delivery::{DeliveryWorker, WebhookFanout};
+use webhook_delivery::DeliveryWorker;
 
 /// The adapters of a syncing function, and the worker whose deliveries an
 /// invocation waits for.
@@ -24,26 +23,12 @@ pub struct Syncing {
     pub deliveries: DeliveryWorker,
 }
 
-/// `bus` with webhook delivery on top, and the worker behind it.
-pub fn delivering(
-    settings: &Settings,
-    store: &Arc<dyn DocumentStore>,
-    bus: Arc<dyn EventBus>,
-) -> anyhow::Result<(Arc<dyn EventBus>, DeliveryWorker)> {
-    let deliveries =
-        DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())?;
-    Ok((
-        Arc::new(WebhookFanout::new(bus, deliveries.clone())),
-        deliveries,
-    ))
-}
-
 pub fn syncing(
     settings: &Settings,
     store: Arc<dyn DocumentStore>,
     bus: Arc<dyn EventBus>,
 ) -> anyhow::Result<Syncing> {
-    let (bus, deliveries) = delivering(settings, &store, bus)?;
+    let (bus, deliveries) = webhook_delivery::delivering(settings, &store, bus)?;
     let neighbours = Neighbours::build(settings)?;
     let mut providers = ProviderRegistry::default();
     if let Some(manager) = &neighbours.integration_manager {

@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = function_runtime::settings()?;
     let store = function_runtime::store(&settings).await?;
     let bus = function_runtime::bus(&settings)?;
-    let (bus, deliveries) = sync_adapters::delivering(&settings, &store, bus)?;
+    let (bus, deliveries) = webhook_delivery::delivering(&settings, &store, bus)?;
     let neighbours = Neighbours::build(&settings)?;
     let adapters = Adapters {
         store,

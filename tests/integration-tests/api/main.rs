@@ -8,6 +8,7 @@ mod container;
 mod cosmos_store;
 mod deploy_files;
 mod faults;
+mod function_dependencies;
 mod fuzz;
 mod health;
 mod hubspot;

@@ -48,6 +48,21 @@ use sync_core::{
     webhooks::url_guard::HostAllowlist,
 };
 
+/// `bus` with delivery to webhooks on top, and the worker behind it (whose
+/// `idle()` a function awaits before it answers).
+pub fn delivering(
+    settings: &sync_core::config::Settings,
+    store: &Arc<dyn sync_core::ports::DocumentStore>,
+    bus: Arc<dyn EventBus>,
+) -> anyhow::Result<(Arc<dyn EventBus>, DeliveryWorker)> {
+    let deliveries =
+        DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())?;
+    Ok((
+        Arc::new(WebhookFanout::new(bus, deliveries.clone())),
+        deliveries,
+    ))
+}
+
 /// How long a tenant's webhook list is reused before it is read again.
 const WEBHOOK_CACHE_TTL: Duration = Duration::from_secs(2);
 

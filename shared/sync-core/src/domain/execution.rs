@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::{RecordCounters, TaskStatus, TenantId};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncExecution {
     pub execution_id: Uuid,

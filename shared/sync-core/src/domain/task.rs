@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::TenantId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Inbound,
@@ -24,7 +25,8 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     Pending,
@@ -57,7 +59,8 @@ impl TaskStatus {
 }
 
 /// The four record counters shared by tasks, executions and completion events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RecordCounters {
     /// Records read from the provider (re-reads of the overlap window excluded).
@@ -85,7 +88,8 @@ impl RecordCounters {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncTask {
     pub task_id: Uuid,
@@ -97,7 +101,7 @@ pub struct SyncTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub filters: Option<serde_json::Value>,
     #[serde(
         default,
@@ -149,14 +153,14 @@ pub struct SyncTask {
     /// The run that holds the task now, so a crashed run can be told apart
     /// from a live one (its slot lease lapsed or passed to someone else).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(ignore)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub run_lease: Option<RunLease>,
     /// Transactional outbox: events the last change of this document implies,
     /// written in the same write as the change and removed once the broker has
     /// confirmed them. Whatever is left here after a crash is published on
     /// recovery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(ignore)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub outbox: Vec<PendingEvent>,
     #[serde(with = "crate::domain::time")]
     pub created_at: DateTime<Utc>,

@@ -7,50 +7,22 @@ pub mod url_guard;
 
 pub use service::{CreateWebhook, UpdateWebhook, WebhookError, WebhookService, WebhookView};
 
-// The catalogue as an OpenAPI enum, for the document only: validation uses
-// SUBSCRIBABLE_EVENTS so that an error can name the unknown value.
-/// An event type a webhook can subscribe to.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub enum SubscribableEvent {
-    #[schema(rename = "integration.sync.started")]
-    SyncStarted,
-    #[schema(rename = "integration.sync.completed")]
-    SyncCompleted,
-    #[schema(rename = "integration.sync.failed")]
-    SyncFailed,
-    #[schema(rename = "integration.sync.cancelled")]
-    SyncCancelled,
-    #[schema(rename = "integration.data.raw")]
-    DataRaw,
-    #[schema(rename = "integration.data.raw_batch")]
-    DataRawBatch,
-    #[schema(rename = "integration.data.deleted")]
-    DataDeleted,
-    #[schema(rename = "integration.conflict.detected")]
-    ConflictDetected,
-    #[schema(rename = "integration.data.synced")]
-    DataSynced,
-    #[schema(rename = "integration.token.refreshed")]
-    TokenRefreshed,
-    #[schema(rename = "integration.token.refresh_failed")]
-    TokenRefreshFailed,
+/// An event type a webhook can subscribe to: the subscribable part of the
+/// catalogue (`EventType::is_subscribable`), as an OpenAPI enum.
+pub struct SubscribableEvent;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for SubscribableEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::domain::events::EventType;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An event type a webhook can subscribe to."))
+            .enum_values(Some(EventType::subscribable().map(EventType::name)))
+            .into()
+    }
 }
 
-/// Event types a webhook may subscribe to: what this service publishes about
-/// tenants' data and syncs (not the timers' ticks, which concern no tenant).
-pub const SUBSCRIBABLE_EVENTS: &[&str] = &[
-    EventType::SyncStarted.name(),
-    EventType::SyncCompleted.name(),
-    EventType::SyncFailed.name(),
-    EventType::SyncCancelled.name(),
-    EventType::DataRaw.name(),
-    EventType::DataRawBatch.name(),
-    EventType::DataDeleted.name(),
-    EventType::ConflictDetected.name(),
-    EventType::DataSynced.name(),
-    EventType::TokenRefreshed.name(),
-    EventType::TokenRefreshFailed.name(),
-];
-
-use crate::domain::events::EventType;
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for SubscribableEvent {}

@@ -1,18 +1,16 @@
 //! Registering, reading, changing and removing webhooks, tenant-scoped.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{
-    SUBSCRIBABLE_EVENTS,
-    url_guard::{HostAllowlist, check_url},
-};
+use super::url_guard::{HostAllowlist, check_url};
 use crate::{
-    domain::{TenantId, Webhook},
+    domain::{TenantId, Webhook, events::EventType},
     ports::store::{Filter, Query, StoreError},
     repository::Repository,
 };
@@ -23,38 +21,44 @@ const MAX_SECRET_LEN: usize = 256;
 /// More webhooks than this on one integration is a misconfiguration.
 const MAX_WEBHOOKS_PER_INTEGRATION: usize = 50;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWebhook {
-    #[schema(pattern = "^[A-Za-z0-9._:-]{1,200}$", min_length = 1, max_length = 200)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9._:-]{1,200}$", min_length = 1, max_length = 200)
+    )]
     pub integration_id: String,
     /// https URL of a public host (or an allowlisted local one).
-    #[schema(format = "uri", max_length = 2048)]
+    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
     pub url: String,
     /// Event types from the catalogue, e.g. `integration.sync.completed`.
-    #[schema(value_type = Vec<super::SubscribableEvent>, min_items = 1, max_items = 32)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<super::SubscribableEvent>, min_items = 1, max_items = 32))]
     pub events: Vec<String>,
     /// Signing secret, 16 to 256 characters. Write-only: never returned.
     #[serde(default)]
-    #[schema(value_type = Option<String>, min_length = 16, max_length = 256)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 16, max_length = 256))]
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateWebhook {
-    #[schema(format = "uri", max_length = 2048)]
+    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
     pub url: Option<String>,
-    #[schema(value_type = Option<Vec<super::SubscribableEvent>>, min_items = 1, max_items = 32)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<super::SubscribableEvent>>, min_items = 1, max_items = 32))]
     pub events: Option<Vec<String>>,
     pub active: Option<bool>,
     /// A new signing secret; an empty string removes it.
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub secret: Option<String>,
 }
 
 /// A webhook as the API shows it: the secret only as `hasSecret`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookView {
     pub webhook_id: Uuid,
@@ -62,7 +66,7 @@ pub struct WebhookView {
     pub tenant_id: Uuid,
     pub integration_id: String,
     pub url: String,
-    #[schema(value_type = Vec<super::SubscribableEvent>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<super::SubscribableEvent>))]
     pub events: Vec<String>,
     pub has_secret: bool,
     pub active: bool,
@@ -326,13 +330,14 @@ fn check_events(events: Vec<String>) -> Result<Vec<String>, WebhookError> {
     }
     let mut unique: Vec<String> = Vec::with_capacity(events.len());
     for event in events {
-        if !SUBSCRIBABLE_EVENTS.contains(&event.as_str()) {
+        if !EventType::published(&event).is_some_and(EventType::is_subscribable) {
+            let names: Vec<&str> = EventType::subscribable().map(EventType::name).collect();
             return Err(invalid(
                 "events",
                 format!(
                     "unknown event type `{}`; expected one of {}",
                     truncate(&event),
-                    SUBSCRIBABLE_EVENTS.join(", ")
+                    names.join(", ")
                 ),
             ));
         }

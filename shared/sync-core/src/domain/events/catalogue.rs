@@ -106,6 +106,21 @@ impl EventType {
         Self::PUBLISHED.contains(&self)
     }
 
+    /// Whether a webhook may subscribe to it: every type published about a
+    /// tenant's data and syncs (the timers' ticks concern no tenant).
+    pub fn is_subscribable(self) -> bool {
+        self.is_published()
+            && !matches!(
+                self,
+                EventType::SyncCheckDue | EventType::TokenCheckExpiring
+            )
+    }
+
+    /// The types a webhook may subscribe to, in catalogue order.
+    pub fn subscribable() -> impl Iterator<Item = EventType> {
+        Self::PUBLISHED.into_iter().filter(|t| t.is_subscribable())
+    }
+
     /// Every routing key a consumed type arrives under.
     pub fn routing_keys(self) -> impl Iterator<Item = &'static str> {
         std::iter::once(self.name()).chain(self.conforming_alias())
