@@ -14,6 +14,17 @@ pub enum ConflictStrategy {
     Merge,
 }
 
+impl ConflictStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictStrategy::SourceWins => "source_wins",
+            ConflictStrategy::TargetWins => "target_wins",
+            ConflictStrategy::Manual => "manual",
+            ConflictStrategy::Merge => "merge",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

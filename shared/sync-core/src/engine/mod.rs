@@ -10,6 +10,7 @@ pub mod outbound;
 mod outbox;
 mod publisher;
 pub mod queries;
+mod reconcile;
 mod recovery;
 pub mod resolve;
 

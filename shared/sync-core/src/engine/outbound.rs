@@ -15,38 +15,23 @@
 //! A provider that cannot be written to (integration-manager's proxy) is
 //! refused before anything is read.
 
-use serde_json::Value;
-
-use super::SyncEngine;
+use super::{SyncEngine, reconcile::Reconcile};
 use crate::{
     domain::{
-        EntityMapping, Integration, SyncConflict,
-        events::{ConflictDetected, DataSynced, EventMetadata, EventType, ShardUpdated},
+        EntityMapping, Integration,
+        events::{EventMetadata, ShardUpdated},
         field_mapping,
-        merge::{Fields, MergeOutcome, Side, change_set, three_way},
+        merge::Side,
         shard::Shard,
-        sync_state::{RecordState, canonical, hash_value, raw_json},
-        time,
+        sync_state::{RecordState, canonical},
     },
     ports::{
-        DirectoryError, Provider, ProviderError, PublishError, PushRequest, StoreError,
-        shard_source::ShardError,
+        DirectoryError, Provider, ProviderError, PublishError, StoreError, shard_source::ShardError,
     },
 };
 
 /// Reads between our read and a conditional write that failed, before giving up.
 const MAX_MERGE_ATTEMPTS: usize = 3;
-/// Fields each side owns; never merged.
-pub const NEVER_MERGED: &[&str] = &[
-    "Id",
-    "id",
-    "IsDeleted",
-    "attributes",
-    "archived",
-    "createdAt",
-    "hs_object_id",
-];
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutboundOutcome {
     /// Fields were written to the external system (and, if the merge says so, back to the platform).
@@ -199,35 +184,26 @@ impl SyncEngine {
             tracing::info!(fields = ?view.skipped, "mapped fields that cannot be written back");
         }
         let target = view.fields;
-        let newer = newer_side(remote.modified_at, shard.updated_at);
-        let merge = three_way(
-            &base,
-            &target,
-            &source,
-            &integration.conflict_policy(newer),
-            NEVER_MERGED,
-        );
-        let metadata = EventMetadata {
-            correlation_id: event
-                .metadata
-                .correlation_id
-                .or_else(|| Some(uuid::Uuid::new_v4())),
-            causation_id: Some(event.event_id),
-            user_id: event.metadata.user_id,
+        let reconcile = Reconcile {
+            engine: self,
+            integration,
+            provider,
+            entity,
+            external_id,
+            metadata: EventMetadata {
+                correlation_id: event
+                    .metadata
+                    .correlation_id
+                    .or_else(|| Some(uuid::Uuid::new_v4())),
+                causation_id: Some(event.event_id),
+                user_id: event.metadata.user_id,
+            },
         };
+        let newer = newer_side(remote.modified_at, shard.updated_at);
+        let merge = reconcile.merge(&base, &target, &source, newer);
         if merge.needs_person() {
-            let conflict_id = self
-                .record_conflict(
-                    integration,
-                    entity,
-                    external_id,
-                    Some(&shard.id),
-                    &base,
-                    &target,
-                    &source,
-                    &merge,
-                    &metadata,
-                )
+            let conflict_id = reconcile
+                .conflict(Some(&shard.id), &base, &target, &source, &merge)
                 .await?;
             return Ok(OutboundOutcome::Conflict { conflict_id });
         }
@@ -247,162 +223,20 @@ impl SyncEngine {
                 "nothing changed since the last sync",
             ));
         }
-        let mut modified_at = remote.modified_at;
-        if !merge.to_source.is_empty() {
-            let pushed = provider
-                .push(
-                    integration,
-                    PushRequest {
-                        entity_type: entity.to_owned(),
-                        external_id: external_id.to_owned(),
-                        fields: merge.to_source.clone(),
-                        if_unmodified_since: Some(remote.modified_at),
-                    },
-                )
-                .await?;
-            modified_at = pushed.modified_at;
-        }
+        let modified_at = reconcile.push(&merge.to_source, remote.modified_at).await?;
         let snapshot = provider.with_fields(&remote_record, &merge.to_source);
-        self.repo
-            .upsert(&RecordState {
-                id: RecordState::document_id(&integration.id, entity, external_id),
-                tenant_id: event.tenant_id,
-                integration_id: integration.id.clone(),
-                entity_type: entity.to_owned(),
-                external_id: external_id.to_owned(),
-                content_hash: Some(hash_value(&snapshot)),
-                raw_hash: None,
-                modified_at,
-                snapshot: raw_json(&snapshot),
-                deleted: false,
-                synced_at: time::now(),
-                last_task_id: state.map_or_else(uuid::Uuid::nil, |s| s.last_task_id),
-                shard_id: Some(shard.id.clone()),
-                last_correlation_id: metadata.correlation_id.map(|c| c.to_string()),
-            })
+        reconcile
+            .record_synced(&snapshot, modified_at, Some(shard.id.clone()), state)
             .await?;
-        let mut events = vec![self.events.build(
-            EventType::DataSynced,
-            event.tenant_id,
-            DataSynced {
-                shard_id: &shard.id,
-                direction: "outbound",
-                integration_id: &integration.id,
-                external_id,
-                entity_type: entity,
-                changes: change_set(&source, &merge.merged, NEVER_MERGED),
-            },
-            &metadata,
-        )];
+        let mut events =
+            vec![reconcile.synced(&shard.id, reconcile.changes(&source, &merge.merged))];
         if !merge.to_target.is_empty() {
-            events.push(self.platform_update(
-                event.tenant_id,
-                integration,
-                entity,
-                external_id,
-                &snapshot,
-                &target,
-                &merge.merged,
-                &metadata,
-            ));
+            events.push(reconcile.to_platform(&snapshot, &target, &merge.merged));
         }
         self.bus.publish(&events).await?;
         Ok(OutboundOutcome::Pushed {
             fields: merge.to_source.keys().cloned().collect(),
         })
-    }
-
-    /// The merged record for the platform, as an `integration.data.raw` with
-    /// its change set, so processors update the shard.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn platform_update(
-        &self,
-        tenant: uuid::Uuid,
-        integration: &Integration,
-        entity: &str,
-        external_id: &str,
-        record: &Value,
-        before: &Fields,
-        after: &Fields,
-        metadata: &EventMetadata,
-    ) -> crate::domain::events::OutboundEvent {
-        let data = serde_json::json!({
-            "integrationId": integration.id,
-            "tenantId": tenant,
-            "entityType": entity,
-            "rawData": record,
-            "externalId": external_id,
-            "idempotencyKey": format!("{}-{external_id}-{}", integration.id, metadata.correlation_id.unwrap_or_default()),
-            "correlationId": metadata.correlation_id.unwrap_or_default(),
-            "metadata": {"direction": "bidirectional", "change": "updated", "changes": change_set(before, after, NEVER_MERGED)},
-        });
-        self.events
-            .build(EventType::DataRaw, tenant, data, metadata)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn record_conflict(
-        &self,
-        integration: &Integration,
-        entity: &str,
-        external_id: &str,
-        shard_id: Option<&str>,
-        base: &Fields,
-        target: &Fields,
-        source: &Fields,
-        merge: &MergeOutcome,
-        metadata: &EventMetadata,
-    ) -> Result<uuid::Uuid, OutboundError> {
-        let strategy = integration
-            .conflict_policy(None)
-            .strategy
-            .unwrap_or(crate::domain::ConflictStrategy::Manual);
-        let conflict = SyncConflict {
-            conflict_id: uuid::Uuid::new_v4(),
-            task_id: uuid::Uuid::nil(),
-            tenant_id: integration.tenant_id,
-            integration_id: integration.id.clone(),
-            entity_id: external_id.to_owned(),
-            entity_type: entity.to_owned(),
-            source_data: Value::Object(source.clone()),
-            target_data: Value::Object(target.clone()),
-            resolution_strategy: strategy,
-            base_data: Value::Object(base.clone()),
-            conflicting_fields: merge.unresolved.clone(),
-            shard_id: shard_id.map(str::to_owned),
-            resolution: None,
-            resolved: false,
-            resolved_at: None,
-            resolved_by: None,
-            created_at: time::now(),
-        };
-        self.repo.create(&conflict).await?;
-        let fields: Vec<&str> = conflict
-            .conflicting_fields
-            .iter()
-            .map(|c| c.field.as_str())
-            .collect();
-        let detected = self.events.build(
-            EventType::ConflictDetected,
-            integration.tenant_id,
-            ConflictDetected {
-                conflict_id: conflict.conflict_id,
-                task_id: conflict.task_id,
-                entity_id: external_id,
-                entity_type: entity,
-                strategy: serde_json::to_value(strategy)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .as_deref()
-                    .unwrap_or("manual"),
-                integration_id: &integration.id,
-                fields,
-            },
-            metadata,
-        );
-        self.bus.publish(&[detected]).await?;
-        tracing::info!(conflict_id = %conflict.conflict_id, "conflict stored for a person to resolve");
-        Ok(conflict.conflict_id)
     }
 }
 

@@ -4,19 +4,16 @@
 
 use serde_json::Value;
 
-use super::{
-    SyncEngine,
-    outbound::{NEVER_MERGED, OutboundError},
-};
+use super::{SyncEngine, outbound::OutboundError, reconcile::Reconcile};
 use crate::{
     domain::{
         ConflictStrategy, SyncConflict, TenantId,
-        events::{DataSynced, EventMetadata, EventType},
-        merge::{ConflictPolicy, Fields, Side, change_set, three_way},
-        sync_state::{RecordState, canonical, hash_value, raw_json},
+        events::EventMetadata,
+        merge::{ConflictPolicy, Fields, Side, three_way},
+        sync_state::{RecordState, canonical},
         time,
     },
-    ports::{ProviderError, PushRequest, StoreError},
+    ports::{ProviderError, StoreError},
 };
 
 #[derive(Debug, Clone)]
@@ -50,13 +47,6 @@ impl From<StoreError> for ResolveError {
     }
 }
 
-fn strategy_name(s: ConflictStrategy) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 fn object(value: &Value) -> Fields {
     value.as_object().cloned().unwrap_or_default()
 }
@@ -79,7 +69,7 @@ impl SyncEngine {
             return match conflict.resolution {
                 Some(done) if done == request.resolution => Ok(conflict),
                 done => Err(ResolveError::ResolvedDifferently(
-                    done.map(strategy_name).unwrap_or_default(),
+                    done.map(|d| d.as_str().to_owned()).unwrap_or_default(),
                 )),
             };
         }
@@ -103,7 +93,7 @@ impl SyncEngine {
             .await?;
         match raced {
             Some(other) if other != resolution => {
-                Err(ResolveError::ResolvedDifferently(strategy_name(other)))
+                Err(ResolveError::ResolvedDifferently(other.as_str().to_owned()))
             }
             _ => Ok(updated.doc),
         }
@@ -162,16 +152,30 @@ impl SyncEngine {
             .await
             .map_err(OutboundError::from)?
             .ok_or(ResolveError::Changed)?;
+        let reconcile = Reconcile {
+            engine: self,
+            integration: &integration,
+            provider: provider.as_ref(),
+            entity,
+            external_id,
+            metadata: EventMetadata {
+                correlation_id: Some(uuid::Uuid::new_v4()),
+                causation_id: Some(conflict.conflict_id),
+                user_id: None,
+            },
+        };
         let remote_record = canonical(&remote.raw, provider.volatile_fields());
         let source = provider.fields_of(&remote_record);
         let (base, target) = (object(&conflict.base_data), object(&conflict.target_data));
-        // Everything but the conflicting fields merges as usual; those take the chosen values.
+        // Everything but the conflicting fields merges as usual (the provider
+        // winning a field changed on both sides since); those take the chosen values.
         let everything_else = ConflictPolicy {
             strategy: Some(ConflictStrategy::Merge),
             default_rule: Some(Side::Source),
             ..Default::default()
         };
-        let merge = three_way(&base, &target, &source, &everything_else, NEVER_MERGED);
+        let owned = provider.owned_fields();
+        let merge = three_way(&base, &target, &source, &everything_else, owned);
         let newly_conflicting = merge.settled.iter().any(|c| !chosen.contains_key(&c.field));
         if newly_conflicting {
             return Err(ResolveError::Changed);
@@ -181,35 +185,16 @@ impl SyncEngine {
         let differs = |side: &Fields| -> Fields {
             merged
                 .iter()
-                .filter(|(k, v)| !NEVER_MERGED.contains(&k.as_str()) && side.get(*k) != Some(*v))
+                .filter(|(k, v)| !owned.contains(&k.as_str()) && side.get(*k) != Some(*v))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
         let (to_source, to_target) = (differs(&source), differs(&target));
-        let metadata = EventMetadata {
-            correlation_id: Some(uuid::Uuid::new_v4()),
-            causation_id: Some(conflict.conflict_id),
-            user_id: None,
+        let modified_at = match reconcile.push(&to_source, remote.modified_at).await {
+            Ok(modified_at) => modified_at,
+            Err(ProviderError::PreconditionFailed) => return Err(ResolveError::Changed),
+            Err(e) => return Err(OutboundError::from(e).into()),
         };
-        let mut modified_at = remote.modified_at;
-        if !to_source.is_empty() {
-            let pushed = provider
-                .push(
-                    &integration,
-                    PushRequest {
-                        entity_type: entity.clone(),
-                        external_id: external_id.clone(),
-                        fields: to_source.clone(),
-                        if_unmodified_since: Some(remote.modified_at),
-                    },
-                )
-                .await;
-            modified_at = match pushed {
-                Ok(p) => p.modified_at,
-                Err(ProviderError::PreconditionFailed) => return Err(ResolveError::Changed),
-                Err(e) => return Err(OutboundError::from(e).into()),
-            };
-        }
         let snapshot = provider.with_fields(&remote_record, &to_source);
         let state_id = RecordState::document_id(&integration.id, entity, external_id);
         let previous = self
@@ -217,56 +202,21 @@ impl SyncEngine {
             .get::<RecordState>(tenant, &state_id)
             .await?
             .map(|v| v.doc);
-        self.repo
-            .upsert(&RecordState {
-                id: state_id,
-                tenant_id: tenant,
-                integration_id: integration.id.clone(),
-                entity_type: entity.clone(),
-                external_id: external_id.clone(),
-                content_hash: Some(hash_value(&snapshot)),
-                raw_hash: None,
+        reconcile
+            .record_synced(
+                &snapshot,
                 modified_at,
-                snapshot: raw_json(&snapshot),
-                deleted: false,
-                synced_at: time::now(),
-                last_task_id: previous
-                    .as_ref()
-                    .map_or_else(uuid::Uuid::nil, |p| p.last_task_id),
-                shard_id: conflict
-                    .shard_id
-                    .clone()
-                    .or_else(|| previous.and_then(|p| p.shard_id)),
-                last_correlation_id: metadata.correlation_id.map(|c| c.to_string()),
-            })
+                conflict.shard_id.clone(),
+                previous.as_ref(),
+            )
             .await?;
         let mut events = Vec::new();
         if !to_source.is_empty() {
-            events.push(self.events.build(
-                EventType::DataSynced,
-                tenant,
-                DataSynced {
-                    shard_id: conflict.shard_id.as_deref().unwrap_or_default(),
-                    direction: "outbound",
-                    integration_id: &integration.id,
-                    external_id,
-                    entity_type: entity,
-                    changes: change_set(&source, &merged, NEVER_MERGED),
-                },
-                &metadata,
-            ));
+            let shard_id = conflict.shard_id.as_deref().unwrap_or_default();
+            events.push(reconcile.synced(shard_id, reconcile.changes(&source, &merged)));
         }
         if !to_target.is_empty() {
-            events.push(self.platform_update(
-                tenant,
-                &integration,
-                entity,
-                external_id,
-                &snapshot,
-                &target,
-                &merged,
-                &metadata,
-            ));
+            events.push(reconcile.to_platform(&snapshot, &target, &merged));
         }
         if !events.is_empty() {
             self.bus

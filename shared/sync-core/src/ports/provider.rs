@@ -132,6 +132,12 @@ pub trait Provider: Send + Sync + 'static {
     fn volatile_fields(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// Fields the provider owns (ids, deletion flags, API metadata): never
+    /// merged, never written back, not part of a change set.
+    fn owned_fields(&self) -> &'static [&'static str] {
+        &["Id", "id"]
+    }
 }
 
 /// Providers by the key integrations name them with (`Integration::provider`).

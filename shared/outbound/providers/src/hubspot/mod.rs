@@ -396,6 +396,12 @@ impl Provider for HubSpotProvider {
         record
     }
 
+    /// The object's id (also as the `hs_object_id` property), its archive
+    /// flag and creation time.
+    fn owned_fields(&self) -> &'static [&'static str] {
+        &["id", "hs_object_id", "archived", "createdAt"]
+    }
+
     fn volatile_fields(&self) -> &'static [&'static str] {
         &[
             "updatedAt",

@@ -255,6 +255,11 @@ impl Provider for SalesforceProvider {
         }))
     }
 
+    /// The record's id, its deletion flag and the API's own metadata.
+    fn owned_fields(&self) -> &'static [&'static str] {
+        &["Id", "IsDeleted", "attributes"]
+    }
+
     fn volatile_fields(&self) -> &'static [&'static str] {
         &[
             "attributes",

@@ -177,3 +177,28 @@ pub struct TokenRefreshFailed<'a> {
     pub error: &'a str,
     pub failed_at: String,
 }
+
+/// `integration.data.raw` for a record a bidirectional merge changed: the
+/// merged record, so integration-processors updates the shard. It belongs to
+/// no sync task, so it carries none.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformUpdate<'a> {
+    pub integration_id: &'a str,
+    pub tenant_id: TenantId,
+    pub entity_type: &'a str,
+    pub raw_data: &'a serde_json::Value,
+    pub external_id: &'a str,
+    pub idempotency_key: String,
+    pub correlation_id: Uuid,
+    pub metadata: PlatformUpdateMetadata,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformUpdateMetadata {
+    pub direction: &'static str,
+    pub change: &'static str,
+    /// `[{field, old, new}]`.
+    pub changes: Vec<serde_json::Value>,
+}

@@ -23,17 +23,16 @@ use crate::{
         ExternalRecord, Integration, RecordCounters, SyncExecution, SyncTask,
         events::EventMetadata,
         field_mapping,
-        merge::{change_set, three_way},
         record::{ChangeKind, ChangedRecord},
         sync_state::{CursorPosition, EntityCursor, RecordState, hash_value, raw_json},
         time,
     },
-    engine::outbound::{NEVER_MERGED, newer_side},
     engine::{
         RunError, SyncEngine,
         publisher::{Outgoing, PublishContext, RecordPublisher},
     },
-    ports::{PageRequest, Provider, ProviderError, PushRequest, RecordPage, StoreError},
+    engine::{outbound::newer_side, reconcile::Reconcile},
+    ports::{PageRequest, Provider, ProviderError, RecordPage, StoreError},
     repository::Repository,
 };
 
@@ -327,10 +326,21 @@ impl Walk<'_> {
             return Ok(Some((record, state, None)));
         };
         let provider = self.provider.clone();
+        let reconcile = Reconcile {
+            engine: self.engine,
+            integration: self.integration,
+            provider: provider.as_ref(),
+            entity,
+            external_id: &record.external_id,
+            metadata: EventMetadata {
+                correlation_id: Some(self.execution.correlation_id),
+                ..Default::default()
+            },
+        };
         let base_fields = provider.fields_of(&base.snapshot_value(self.volatile));
         let current = state.snapshot_value(self.volatile);
         let source = provider.fields_of(&current);
-        let changes = Some(change_set(&base_fields, &source, NEVER_MERGED));
+        let changes = Some(reconcile.changes(&base_fields, &source));
         let mapping = self.integration.mapping_for_entity(entity);
         let shards = match (&self.engine.shards, &base.shard_id, mapping) {
             (Some(shards), Some(shard_id), Some(_))
@@ -351,30 +361,10 @@ impl Walk<'_> {
         let target =
             field_mapping::to_provider(field_mappings, &shard.structured_data, &base_fields).fields;
         let newer = newer_side(record.modified_at, shard.updated_at);
-        let merge = three_way(
-            &base_fields,
-            &target,
-            &source,
-            &self.integration.conflict_policy(newer),
-            NEVER_MERGED,
-        );
-        let metadata = EventMetadata {
-            correlation_id: Some(self.execution.correlation_id),
-            ..Default::default()
-        };
+        let merge = reconcile.merge(&base_fields, &target, &source, newer);
         if merge.needs_person() {
-            self.engine
-                .record_conflict(
-                    self.integration,
-                    entity,
-                    &record.external_id,
-                    Some(&shard.id),
-                    &base_fields,
-                    &target,
-                    &source,
-                    &merge,
-                    &metadata,
-                )
+            reconcile
+                .conflict(Some(&shard.id), &base_fields, &target, &source, &merge)
                 .await?;
             return Ok(None);
         }
@@ -383,31 +373,21 @@ impl Walk<'_> {
         }
         // The platform won some fields: they go to the provider, and the
         // platform receives the merged record.
-        let pushed = provider
-            .push(
-                self.integration,
-                PushRequest {
-                    entity_type: entity.to_owned(),
-                    external_id: record.external_id.clone(),
-                    fields: merge.to_source.clone(),
-                    if_unmodified_since: Some(record.modified_at),
-                },
-            )
-            .await?;
+        let modified_at = reconcile.push(&merge.to_source, record.modified_at).await?;
         let merged = provider.with_fields(&current, &merge.to_source);
         let raw = raw_json(&merged);
-        let changes = change_set(&base_fields, &provider.fields_of(&merged), NEVER_MERGED);
+        let changes = reconcile.changes(&base_fields, &provider.fields_of(&merged));
         let state = RecordState {
             content_hash: Some(hash_value(&merged)),
             // What is stored is the merge, not the provider's bytes.
             raw_hash: None,
             snapshot: raw.clone(),
-            modified_at: pushed.modified_at,
+            modified_at,
             ..state
         };
         let record = ExternalRecord {
             raw,
-            modified_at: pushed.modified_at,
+            modified_at,
             ..record
         };
         Ok(Some((record, state, Some(changes))))
