@@ -9,7 +9,7 @@ mod error;
 mod mq;
 mod schedule;
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use serde_json::Value;
 use sync_core::{
@@ -57,7 +57,7 @@ pub fn bus(settings: &Settings) -> anyhow::Result<Arc<dyn EventBus>> {
     let bus = bus_rabbitmq::RabbitMqBus::connect_in_background(
         &settings.rabbitmq,
         url,
-        Duration::from_millis(settings.recovery.outage_tolerance_ms),
+        settings.recovery.outage_tolerance,
     )?;
     Ok(Arc::new(MeteredBus::new(bus)))
 }
@@ -118,7 +118,7 @@ impl Functions {
                 Timer::CheckDue => timers::check_due(&core.events),
                 Timer::CheckExpiring => timers::check_expiring(
                     &core.events,
-                    Duration::from_millis(settings.token_refresh.expiration_threshold_ms),
+                    settings.token_refresh.expiration_threshold,
                 ),
             };
             core.bus

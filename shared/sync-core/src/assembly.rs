@@ -4,7 +4,7 @@
 //! dispatcher of consumed events and the event factory come out, configured
 //! from the same settings.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use crate::{
     config::Settings,
@@ -67,14 +67,14 @@ impl Core {
         let refresher = TokenRefresher::new(
             repo.clone(),
             adapters.connections,
-            Duration::from_millis(settings.services.integration_manager.timeout_ms),
+            settings.services.integration_manager.timeout,
         );
         let dispatcher = EventDispatcher::new(
             engine.clone(),
             repo,
             adapters.bus.clone(),
             events.clone(),
-            Duration::from_secs(settings.mapping.idempotency_ttl),
+            settings.mapping.idempotency_ttl,
             refresher,
         );
         Core {
@@ -124,13 +124,13 @@ impl From<&Settings> for EngineSettings {
         EngineSettings {
             page_size: limits.page_size,
             max_records_per_sync: limits.max_records_per_sync,
-            cursor_overlap: Duration::from_millis(limits.cursor_overlap_ms),
+            cursor_overlap: limits.cursor_overlap,
             mass_delete_share: limits.mass_delete_share,
             mass_delete_min: limits.mass_delete_min,
             batch_events: settings.mapping.batch_events,
             batch_threshold: settings.mapping.batch_threshold,
             batch_size: settings.mapping.batch_size,
-            outage_tolerance: Duration::from_millis(settings.recovery.outage_tolerance_ms),
+            outage_tolerance: settings.recovery.outage_tolerance,
         }
     }
 }
@@ -140,8 +140,8 @@ impl From<&Settings> for LimitSettings {
         let limits = &settings.sync_limits;
         LimitSettings {
             max_concurrent_per_tenant: limits.max_concurrent_syncs_per_tenant,
-            min_interval: Duration::from_secs(limits.min_interval_minutes * 60),
-            lease_ttl: Duration::from_millis(limits.lease_ttl_ms),
+            min_interval: limits.min_interval,
+            lease_ttl: limits.lease_ttl,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! runner, the tests and the benchmarks start here; each function wires only
 //! what it serves, in its own crate.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use tokio::net::TcpListener;
 
@@ -112,7 +112,7 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await?;
         let engine = &self.core.engine;
-        let grace = Duration::from_millis(self.core.settings.server.shutdown_grace_ms);
+        let grace = self.core.settings.server.shutdown_grace;
         let running = engine.runner().running();
         if running > 0 {
             tracing::info!(running, "stopping running syncs");
@@ -143,7 +143,7 @@ impl App {
                     queue: settings.rabbitmq.queue.clone(),
                     prefetch: settings.mapping.prefetch,
                     attempts: settings.mapping.retry_attempts.max(1),
-                    backoff: Duration::from_millis(settings.mapping.retry_backoff_ms),
+                    backoff: settings.mapping.retry_backoff,
                 },
                 core.dispatcher.clone(),
             );
@@ -151,7 +151,7 @@ impl App {
         }
         if settings.sync_scheduler.enabled {
             let (bus, events) = (core.bus.clone(), core.events.clone());
-            let period = Duration::from_millis(settings.sync_scheduler.interval_ms);
+            let period = settings.sync_scheduler.interval;
             let stop = stop.child_token();
             background.spawn(async move {
                 publish_every(
@@ -167,8 +167,8 @@ impl App {
         }
         if settings.token_refresh.enabled {
             let (bus, events) = (core.bus.clone(), core.events.clone());
-            let period = Duration::from_millis(settings.token_refresh.interval_ms);
-            let threshold = Duration::from_millis(settings.token_refresh.expiration_threshold_ms);
+            let period = settings.token_refresh.interval;
+            let threshold = settings.token_refresh.expiration_threshold;
             let stop = stop.child_token();
             background.spawn(async move {
                 publish_every(
@@ -184,7 +184,7 @@ impl App {
         }
         if settings.recovery.enabled {
             let engine = core.engine.clone();
-            let period = Duration::from_millis(settings.recovery.interval_ms);
+            let period = settings.recovery.interval;
             let stop = stop.child_token();
             background.spawn(async move {
                 engine.run_recovery(period, stop).await;
@@ -233,7 +233,7 @@ async fn build_bus(
 > {
     match &settings.rabbitmq.url {
         Some(url) => {
-            let outage_tolerance = Duration::from_millis(settings.recovery.outage_tolerance_ms);
+            let outage_tolerance = settings.recovery.outage_tolerance;
             let bus = RabbitMqBus::connect(&settings.rabbitmq, url, outage_tolerance)
                 .await
                 .map_err(|e| BootstrapError::Bus(e.to_string()))?;

@@ -139,7 +139,7 @@ async fn a_queue_declared_otherwise_stops_the_start_naming_it_and_its_argument()
     settings.rabbitmq = sync_core::config::RabbitMqSettings {
         url: Some(vhost.url.clone()),
         queue: "integration_sync_service".into(),
-        queue_expires_ms: 0,
+        queue_expires: std::time::Duration::ZERO,
         ..settings.rabbitmq
     };
 
@@ -246,9 +246,9 @@ async fn every_event_type_the_service_publishes_passes_the_platforms_envelope_ru
         tweak: Some(|s| {
             s.mapping.batch_events = true;
             s.sync_scheduler.enabled = true;
-            s.sync_scheduler.interval_ms = 2_000;
+            s.sync_scheduler.interval = std::time::Duration::from_millis(2_000);
             s.token_refresh.enabled = true;
-            s.token_refresh.interval_ms = 2_000;
+            s.token_refresh.interval = std::time::Duration::from_millis(2_000);
         }),
         ..Default::default()
     })

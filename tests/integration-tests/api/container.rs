@@ -214,10 +214,10 @@ async fn a_token_refresh_request_refreshes_through_integration_manager_and_says_
 async fn the_timers_ask_for_due_syncs_and_expiring_tokens() {
     let tweak: fn(&mut sync_core::config::Settings) = |s| {
         s.sync_scheduler.enabled = true;
-        s.sync_scheduler.interval_ms = 200;
+        s.sync_scheduler.interval = std::time::Duration::from_millis(200);
         s.token_refresh.enabled = true;
-        s.token_refresh.interval_ms = 200;
-        s.token_refresh.expiration_threshold_ms = 3_600_000;
+        s.token_refresh.interval = std::time::Duration::from_millis(200);
+        s.token_refresh.expiration_threshold = std::time::Duration::from_millis(3_600_000);
     };
     let mut app = spawn_app(SpawnOptions {
         container: true,

@@ -129,7 +129,7 @@ async fn a_store_outage_mid_sync_fails_the_task_with_the_reason_and_a_rerun_comp
     let fixture = sandbox_integration(&["account"], RECORDS);
     let mut settings = on_cosmos(emulator.endpoint());
     settings.sync_limits.page_size = 100;
-    settings.recovery.outage_tolerance_ms = 60_000;
+    settings.recovery.outage_tolerance = std::time::Duration::from_millis(60_000);
     let (mut app, task_id) = sync_under_way(settings, &fixture, 500).await;
 
     emulator.partition();
@@ -195,7 +195,7 @@ fn a_dead_run_is_resumed_once_when_two_instances_sweep_for_it() {
     let fixture = sandbox_integration(&["account"], RECORDS);
     let mut settings = on_cosmos(emulator_endpoint());
     settings.sync_limits.page_size = 50;
-    settings.sync_limits.lease_ttl_ms = 3_000;
+    settings.sync_limits.lease_ttl = std::time::Duration::from_millis(3_000);
     let mut observer = main.block_on(integration_tests::EventObserver::bind(
         &settings.rabbitmq.exchange,
     ));

@@ -52,7 +52,7 @@ async fn two_instances_never_exceed_the_tenant_limit_and_never_run_a_task_twice(
         .collect();
     let tweak: fn(&mut sync_core::config::Settings) = |s| {
         s.sync_limits.max_concurrent_syncs_per_tenant = LIMIT;
-        s.sync_limits.min_interval_minutes = 0;
+        s.sync_limits.min_interval = std::time::Duration::ZERO;
     };
     let mut a = spawn_app(SpawnOptions {
         integrations: integrations.clone(),
@@ -157,7 +157,8 @@ async fn two_instances_never_exceed_the_tenant_limit_and_never_run_a_task_twice(
 #[tokio::test]
 async fn a_second_sync_of_an_integration_within_the_interval_is_refused_on_any_instance() {
     let fixture = sandbox_integration(&["contact"], 10);
-    let tweak: fn(&mut sync_core::config::Settings) = |s| s.sync_limits.min_interval_minutes = 5;
+    let tweak: fn(&mut sync_core::config::Settings) =
+        |s| s.sync_limits.min_interval = std::time::Duration::from_secs(5 * 60);
     let a = spawn_app(SpawnOptions {
         integrations: vec![fixture.integration.clone()],
         cosmos: true,

@@ -56,10 +56,10 @@ async fn start_receiver(receiver: Receiver) -> (String, Receiver) {
 
 fn quick_retries(s: &mut sync_core::config::Settings) {
     s.webhooks.allowed_hosts = vec!["127.0.0.1".into()];
-    s.webhooks.backoff_min_ms = 20;
-    s.webhooks.backoff_max_ms = 100;
+    s.webhooks.backoff_min = std::time::Duration::from_millis(20);
+    s.webhooks.backoff_max = std::time::Duration::from_millis(100);
     s.webhooks.max_attempts = 4;
-    s.webhooks.timeout_ms = 1000;
+    s.webhooks.timeout = std::time::Duration::from_millis(1000);
     s.webhooks.unhealthy_after = 1;
 }
 

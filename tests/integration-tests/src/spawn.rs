@@ -62,7 +62,7 @@ pub fn test_settings() -> Settings {
     let suffix = Uuid::new_v4().simple().to_string();
     settings.server.port = 0;
     settings.server.host = "127.0.0.1".into();
-    settings.server.shutdown_grace_ms = 5_000;
+    settings.server.shutdown_grace = std::time::Duration::from_millis(5_000);
     settings.cosmos_db.endpoint = None;
     settings.services.integration_manager.url = None;
     settings.rabbitmq.url = Some(broker::rabbitmq_url());
@@ -70,16 +70,16 @@ pub fn test_settings() -> Settings {
     settings.rabbitmq.queue = format!("it.service.{suffix}");
     settings.rabbitmq.dead_letter_exchange = format!("it.dlx.{suffix}");
     settings.rabbitmq.dead_letter_queue = format!("it.dlq.{suffix}");
-    settings.rabbitmq.queue_expires_ms = 60_000;
+    settings.rabbitmq.queue_expires = std::time::Duration::from_millis(60_000);
     // Most tests trigger the same integration more than once, and sync more
     // records than the platform's default budget per run.
-    settings.sync_limits.min_interval_minutes = 0;
+    settings.sync_limits.min_interval = std::time::Duration::ZERO;
     settings.sync_limits.max_records_per_sync = 10_000_000;
     // Timers publish on their first tick; only the timer tests want that.
     settings.sync_scheduler.enabled = false;
     settings.token_refresh.enabled = false;
     // Retries of transient failures, quick in tests.
-    settings.mapping.retry_backoff_ms = 50;
+    settings.mapping.retry_backoff = std::time::Duration::from_millis(50);
     settings
 }
 

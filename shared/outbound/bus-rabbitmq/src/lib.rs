@@ -297,10 +297,10 @@ async fn declare_topology(
     // consumer itself, with the reason, so the queue needs no DLX argument.
     let mut arguments = FieldTable::default();
     let mut ours = "durable, no arguments";
-    if s.queue_expires_ms > 0 {
+    if !s.queue_expires.is_zero() {
         arguments.insert(
             "x-expires".into(),
-            AMQPValue::LongLongInt(s.queue_expires_ms as i64),
+            AMQPValue::LongLongInt(s.queue_expires.as_millis() as i64),
         );
         ours = "durable, x-expires";
     }

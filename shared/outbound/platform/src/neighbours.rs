@@ -1,6 +1,6 @@
 //! The neighbours the configuration names, built once over one client.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use sync_core::{auth::TokenIssuer, config::Settings};
 
@@ -19,17 +19,12 @@ impl Neighbours {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let client = PlatformClient::new(TokenIssuer::new(&settings.jwt))?;
         let services = &settings.services;
-        let timeout = Duration::from_millis;
         let integration_manager = services
             .integration_manager
             .url
             .as_deref()
             .map(|url| {
-                IntegrationManager::new(
-                    client.clone(),
-                    url,
-                    timeout(services.integration_manager.timeout_ms),
-                )
+                IntegrationManager::new(client.clone(), url, services.integration_manager.timeout)
             })
             .transpose()?;
         let shard_manager = services
@@ -37,12 +32,7 @@ impl Neighbours {
             .url
             .as_deref()
             .map(|url| {
-                ShardManager::new(
-                    client.clone(),
-                    url,
-                    timeout(services.shard_manager.timeout_ms),
-                )
-                .map(Arc::new)
+                ShardManager::new(client.clone(), url, services.shard_manager.timeout).map(Arc::new)
             })
             .transpose()?;
         let secrets = &services.secret_management;
@@ -54,7 +44,7 @@ impl Neighbours {
                     client.clone(),
                     url,
                     secrets.path.as_deref().unwrap_or("/api/secrets"),
-                    timeout(secrets.timeout_ms),
+                    secrets.timeout,
                     integration_manager.clone(),
                 )
             })

@@ -89,11 +89,7 @@ impl DeliveryWorker {
     /// Starts the worker (it lives as long as any handle does).
     pub fn start(repo: Repository, settings: WebhookSettings) -> anyhow::Result<Self> {
         let allowlist = HostAllowlist::new(settings.allowed_hosts.clone());
-        let sender = Sender::new(
-            allowlist,
-            Duration::from_millis(settings.timeout_ms),
-            settings.max_response_bytes,
-        )?;
+        let sender = Sender::new(allowlist, settings.timeout, settings.max_response_bytes)?;
         let (queue, mut incoming) = mpsc::unbounded_channel::<Vec<OutboundEvent>>();
         let inner = Arc::new(Inner {
             repo,
@@ -241,8 +237,8 @@ impl DeliveryWorker {
         };
         self.record(&delivery).await;
         let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(settings.backoff_min_ms))
-            .with_max_delay(Duration::from_millis(settings.backoff_max_ms))
+            .with_min_delay(settings.backoff_min)
+            .with_max_delay(settings.backoff_max)
             .with_max_times(settings.max_attempts as usize)
             .with_jitter()
             .build();

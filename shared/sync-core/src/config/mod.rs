@@ -8,6 +8,8 @@ mod validate;
 
 pub use load::{ConfigError, load_from_file, load_from_str};
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
@@ -36,19 +38,25 @@ pub struct Settings {
 pub struct RecoverySettings {
     /// Sweep for runs whose process died and for unpublished outbox events.
     pub enabled: bool,
-    pub interval_ms: u64,
+    #[serde(rename = "interval_ms", deserialize_with = "millis")]
+    pub interval: Duration,
     /// A store or broker outage is waited out this long, with backoff, before
     /// the operation that met it fails.
-    pub outage_tolerance_ms: u64,
+    #[serde(rename = "outage_tolerance_ms", deserialize_with = "millis")]
+    pub outage_tolerance: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProviderSettings {
-    pub request_timeout_ms: u64,
+    #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
+    pub request_timeout: Duration,
     pub max_attempts: u32,
-    pub backoff_min_ms: u64,
-    pub backoff_max_ms: u64,
-    pub max_retry_after_ms: u64,
+    #[serde(rename = "backoff_min_ms", deserialize_with = "millis")]
+    pub backoff_min: Duration,
+    #[serde(rename = "backoff_max_ms", deserialize_with = "millis")]
+    pub backoff_max: Duration,
+    #[serde(rename = "max_retry_after_ms", deserialize_with = "millis")]
+    pub max_retry_after: Duration,
     pub requests_per_second: u32,
     pub burst: u32,
     pub salesforce: SalesforceSettings,
@@ -72,10 +80,13 @@ pub struct WebhookSettings {
     /// e.g. `localhost` for development receivers. Empty in production.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
-    pub timeout_ms: u64,
+    #[serde(rename = "timeout_ms", deserialize_with = "millis")]
+    pub timeout: Duration,
     pub max_attempts: u32,
-    pub backoff_min_ms: u64,
-    pub backoff_max_ms: u64,
+    #[serde(rename = "backoff_min_ms", deserialize_with = "millis")]
+    pub backoff_min: Duration,
+    #[serde(rename = "backoff_max_ms", deserialize_with = "millis")]
+    pub backoff_max: Duration,
     pub unhealthy_after: u32,
     pub deactivate_after: u32,
     pub max_response_bytes: usize,
@@ -87,7 +98,8 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub body_limit_bytes: usize,
-    pub shutdown_grace_ms: u64,
+    #[serde(rename = "shutdown_grace_ms", deserialize_with = "millis")]
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -159,7 +171,8 @@ pub struct ServicesSettings {
 pub struct ServiceEndpoint {
     #[serde(default, deserialize_with = "empty_as_none")]
     pub url: Option<String>,
-    pub timeout_ms: u64,
+    #[serde(rename = "timeout_ms", deserialize_with = "millis")]
+    pub timeout: Duration,
     /// Where the neighbour mounts its routes under `url` (secret-management:
     /// `/api/secrets`; behind the gateway, `/api/v1/secrets`).
     #[serde(default)]
@@ -176,33 +189,40 @@ pub struct RabbitMqSettings {
     pub dead_letter_exchange: String,
     pub dead_letter_queue: String,
     /// 0: the queue never expires.
-    pub queue_expires_ms: u64,
+    #[serde(rename = "queue_expires_ms", deserialize_with = "millis")]
+    pub queue_expires: Duration,
     pub bindings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SchedulerSettings {
     pub enabled: bool,
-    pub interval_ms: u64,
+    #[serde(rename = "interval_ms", deserialize_with = "millis")]
+    pub interval: Duration,
     pub batch_size: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenRefreshSettings {
     pub enabled: bool,
-    pub interval_ms: u64,
-    pub expiration_threshold_ms: u64,
+    #[serde(rename = "interval_ms", deserialize_with = "millis")]
+    pub interval: Duration,
+    #[serde(rename = "expiration_threshold_ms", deserialize_with = "millis")]
+    pub expiration_threshold: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SyncLimits {
     pub max_records_per_sync: u64,
-    pub min_interval_minutes: u64,
+    #[serde(rename = "min_interval_minutes", deserialize_with = "minutes")]
+    pub min_interval: Duration,
     pub max_concurrent_syncs_per_tenant: u32,
     /// How long a running sync's concurrency slot survives without a heartbeat.
-    pub lease_ttl_ms: u64,
+    #[serde(rename = "lease_ttl_ms", deserialize_with = "millis")]
+    pub lease_ttl: Duration,
     pub page_size: usize,
-    pub cursor_overlap_ms: u64,
+    #[serde(rename = "cursor_overlap_ms", deserialize_with = "millis")]
+    pub cursor_overlap: Duration,
     pub mass_delete_share: f64,
     pub mass_delete_min: u64,
 }
@@ -218,9 +238,12 @@ pub struct MappingSettings {
     pub batch_size: usize,
     pub batch_threshold: usize,
     pub retry_attempts: u32,
-    pub retry_backoff_ms: u64,
+    #[serde(rename = "retry_backoff_ms", deserialize_with = "millis")]
+    pub retry_backoff: Duration,
     pub prefetch: u16,
-    pub idempotency_ttl: u64,
+    /// Seconds in the file.
+    #[serde(deserialize_with = "seconds")]
+    pub idempotency_ttl: Duration,
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -230,4 +253,18 @@ fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
 
 fn empty_secret_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
     Ok(empty_as_none(d)?.map(SecretString::from))
+}
+
+/// Durations are written in the file in the unit their key names (`*_ms`,
+/// `*_minutes`, seconds for `idempotency_ttl`) and typed as `Duration` here.
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
+}
+
+fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(|m| Duration::from_secs(m * 60))
+}
+
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
 }

@@ -48,10 +48,10 @@ impl Settings {
                 "must be greater than 0",
             );
         }
-        if self.sync_limits.lease_ttl_ms < 3_000 {
+        if self.sync_limits.lease_ttl < std::time::Duration::from_secs(3) {
             return invalid("sync_limits.lease_ttl_ms", "must be at least 3000");
         }
-        if self.recovery.interval_ms < 100 {
+        if self.recovery.interval < std::time::Duration::from_millis(100) {
             return invalid("recovery.interval_ms", "must be at least 100");
         }
         if !(0.0..=1.0).contains(&self.sync_limits.mass_delete_share) {

@@ -27,7 +27,7 @@ pub fn settings() -> Settings {
     settings.cosmos_db.endpoint = None;
     settings.services.integration_manager.url = None;
     settings.sync_limits.max_records_per_sync = 10_000;
-    settings.sync_limits.min_interval_minutes = 0;
+    settings.sync_limits.min_interval = std::time::Duration::ZERO;
     settings
 }
 

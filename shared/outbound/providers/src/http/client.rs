@@ -31,11 +31,11 @@ pub struct HttpPolicy {
 impl From<&ProviderSettings> for HttpPolicy {
     fn from(s: &ProviderSettings) -> Self {
         HttpPolicy {
-            timeout: Duration::from_millis(s.request_timeout_ms),
+            timeout: s.request_timeout,
             max_attempts: s.max_attempts.max(1),
-            backoff_min: Duration::from_millis(s.backoff_min_ms),
-            backoff_max: Duration::from_millis(s.backoff_max_ms),
-            max_retry_after: Duration::from_millis(s.max_retry_after_ms),
+            backoff_min: s.backoff_min,
+            backoff_max: s.backoff_max,
+            max_retry_after: s.max_retry_after,
             requests_per_second: NonZeroU32::new(s.requests_per_second).unwrap_or(NonZeroU32::MIN),
             burst: NonZeroU32::new(s.burst).unwrap_or(NonZeroU32::MIN),
         }
