@@ -1,6 +1,7 @@
 //! The container runner: every trigger in one process — the API on `PORT`
-//! (3052), the service queue's consumer and the two timers. `integration-sync token --tenant <uuid>` prints a development
-//! token for calling the API.
+//! (3052), the service queue's consumer and the two timers.
+//! `integration-sync token --tenant <uuid>` prints a development token for
+//! calling the API.
 
 use std::{path::PathBuf, time::Duration};
 

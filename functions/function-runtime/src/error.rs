@@ -1,6 +1,7 @@
 //! Errors a function reports to the Lambda runtime, with a clean type name.
 
 use lambda_runtime::Diagnostic;
+use sync_core::ports::BoxError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FunctionError {
@@ -11,7 +12,7 @@ pub enum FunctionError {
     UnknownEvent(String),
     /// A dependency failed: the whole batch is redelivered (handled events are skipped then).
     #[error("retry the batch: {0}")]
-    Transient(String),
+    Transient(#[source] BoxError),
 }
 
 impl From<FunctionError> for Diagnostic {

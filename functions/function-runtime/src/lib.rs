@@ -124,7 +124,7 @@ impl Functions {
             core.bus
                 .publish(&[message])
                 .await
-                .map_err(|e| FunctionError::Transient(e.to_string()))?;
+                .map_err(|e| FunctionError::Transient(Box::new(e)))?;
             if timer != Timer::CheckDue || !settings.recovery.enabled {
                 self.settled().await;
                 return Ok(serde_json::json!({"published": timer.event_type()}));
@@ -135,7 +135,7 @@ impl Functions {
                 .engine
                 .recover()
                 .await
-                .map_err(|e| FunctionError::Transient(e.to_string()))?;
+                .map_err(|e| FunctionError::Transient(Box::new(e)))?;
             core.engine.runner().idle().await;
             self.settled().await;
             return Ok(serde_json::json!({

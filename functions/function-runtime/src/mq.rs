@@ -99,10 +99,11 @@ pub async fn handle_batch(
                 Ok(Handled::Done(_)) => report.handled += 1,
                 Ok(Handled::Duplicate) => report.duplicates += 1,
                 Err(HandleError::Rejected(reason)) => {
+                    let reason = reason.to_string();
                     reject(dispatcher, &body, &routing_key, &reason, &mut report).await?
                 }
-                Err(HandleError::Transient(reason)) => {
-                    return Err(FunctionError::Transient(reason));
+                Err(HandleError::Transient(failure)) => {
+                    return Err(FunctionError::Transient(failure));
                 }
             }
         }
@@ -121,7 +122,7 @@ async fn reject(
     dispatcher
         .reject(body, routing_key, reason)
         .await
-        .map_err(|e| FunctionError::Transient(e.to_string()))?;
+        .map_err(|e| FunctionError::Transient(Box::new(e)))?;
     report.rejected += 1;
     Ok(())
 }

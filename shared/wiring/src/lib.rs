@@ -19,7 +19,7 @@ use sync_core::{
     config::Settings,
     inbound::timers,
     outbound::{FileDirectory, InProcessBus, MeteredBus},
-    ports::{DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
+    ports::{BoxError, DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
     repository::Repository,
     runtime::publish_every,
     webhooks::{WebhookService, url_guard::HostAllowlist},
@@ -27,14 +27,19 @@ use sync_core::{
 use sync_http::AppState;
 use webhook_delivery::{DeliveryWorker, WebhookFanout};
 
+/// What kept the container from starting, with the adapter's own error.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error("store: {0}")]
-    Store(String),
+    Store(#[source] BoxError),
     #[error("event bus: {0}")]
-    Bus(String),
+    Bus(#[source] BoxError),
+    #[error("webhook delivery: {0}")]
+    Deliveries(#[source] BoxError),
     #[error("integration directory: {0}")]
-    Directory(String),
+    Directory(#[source] BoxError),
+    #[error("provider HTTP client: {0}")]
+    Providers(#[source] BoxError),
 }
 
 /// The container: the core, the HTTP state over it, and what only an
@@ -58,10 +63,10 @@ impl App {
         let (bus, in_process_bus, rabbitmq) = build_bus(&settings).await?;
         let deliveries =
             DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())
-                .map_err(|e| BootstrapError::Bus(format!("webhook delivery: {e}")))?;
+                .map_err(|e| BootstrapError::Deliveries(e.into()))?;
         let bus: Arc<dyn EventBus> = Arc::new(WebhookFanout::new(bus, deliveries.clone()));
         let neighbours =
-            Neighbours::build(&settings).map_err(|e| BootstrapError::Directory(e.to_string()))?;
+            Neighbours::build(&settings).map_err(|e| BootstrapError::Directory(e.into()))?;
         let directory = build_directory(&settings, &neighbours)?;
         let sandbox = SandboxProvider::default();
         let providers = build_providers(&settings, sandbox.clone(), &neighbours)?;
@@ -211,12 +216,12 @@ async fn build_store(settings: &Settings) -> Result<Arc<dyn DocumentStore>, Boot
     if let Some(options) = CosmosStoreOptions::from_settings(&settings.cosmos_db) {
         let store = CosmosStore::connect(options)
             .await
-            .map_err(|e| BootstrapError::Store(e.to_string()))?;
+            .map_err(|e| BootstrapError::Store(e.into()))?;
         tracing::info!(database = %store.database_id(), "using Azure Cosmos DB");
         return Ok(Arc::new(store));
     }
     let store = SqliteStore::open_in_dir(&settings.storage.data_dir)
-        .map_err(|e| BootstrapError::Store(e.to_string()))?;
+        .map_err(|e| BootstrapError::Store(e.into()))?;
     tracing::info!(path = %store.path().display(), "using the embedded SQLite store");
     Ok(Arc::new(store))
 }
@@ -236,7 +241,7 @@ async fn build_bus(
             let outage_tolerance = settings.recovery.outage_tolerance;
             let bus = RabbitMqBus::connect(&settings.rabbitmq, url, outage_tolerance)
                 .await
-                .map_err(|e| BootstrapError::Bus(e.to_string()))?;
+                .map_err(|e| BootstrapError::Bus(e.into()))?;
             tracing::info!(exchange = %settings.rabbitmq.exchange, "connected to RabbitMQ");
             Ok((Arc::new(MeteredBus::new(bus.clone())), None, Some(bus)))
         }
@@ -267,7 +272,7 @@ fn build_providers(
         return Ok(registry);
     };
     providers::register(registry, &settings.providers, credentials)
-        .map_err(|e| BootstrapError::Directory(format!("provider HTTP client: {e}")))
+        .map_err(|e| BootstrapError::Providers(e.into()))
 }
 
 fn build_directory(
@@ -279,7 +284,7 @@ fn build_directory(
         None => {
             let path = &settings.storage.integrations_file;
             let directory =
-                FileDirectory::load(path).map_err(|e| BootstrapError::Directory(e.to_string()))?;
+                FileDirectory::load(path).map_err(|e| BootstrapError::Directory(e.into()))?;
             tracing::info!(path = %path, "serving integrations from a local file");
             Ok(Arc::new(directory))
         }

@@ -1,4 +1,4 @@
-//! Listing and reading conflicts (the resolve endpoint comes with bidirectional sync).
+//! Listing and reading conflicts (resolving one is in bidirectional.rs).
 
 use integration_tests::{SpawnOptions, spawn_app};
 use reqwest::Method;

@@ -152,12 +152,12 @@ pub async fn handle_delivery(
     let verdict = loop {
         attempt += 1;
         match dispatcher.handle(&delivery.data, consumes::ALL).await {
-            Ok(Handled::Done(what)) => break Ok(what),
+            Ok(Handled::Done(what)) => break Ok(what.to_string()),
             Ok(Handled::Duplicate) => break Ok("duplicate".to_owned()),
-            Err(HandleError::Rejected(reason)) => break Err(reason),
+            Err(HandleError::Rejected(reason)) => break Err(reason.to_string()),
             Err(HandleError::Transient(reason)) if attempt < settings.attempts => {
                 let wait = settings.backoff * 2u32.saturating_pow(attempt - 1);
-                tracing::warn!(routing_key = %key, attempt, ?wait, reason, "handling failed; retrying");
+                tracing::warn!(routing_key = %key, attempt, ?wait, %reason, "handling failed; retrying");
                 tokio::time::sleep(wait).await;
             }
             Err(HandleError::Transient(reason)) => {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use sync_core::{
     engine::{CancelError, GetTaskError, TriggerError, limits::LimitRejection, queries::ListError},
+    ports::{StoreError, Transience},
     webhooks::WebhookError,
 };
 
@@ -120,6 +121,9 @@ impl IntoResponse for ApiError {
 
 impl From<TriggerError> for ApiError {
     fn from(e: TriggerError) -> Self {
+        if e.is_transient() {
+            return ApiError::Unavailable(e.to_string());
+        }
         match e {
             TriggerError::IntegrationNotFound(_) => ApiError::NotFound(e.to_string()),
             TriggerError::IntegrationInactive(_) => {
@@ -152,7 +156,7 @@ impl From<TriggerError> for ApiError {
                     retry_after: Some(retry_after),
                 }
             }
-            TriggerError::Store(_) => ApiError::Unavailable(e.to_string()),
+            TriggerError::Store(_) => ApiError::Internal(e.into()),
             TriggerError::Unexpected(cause) => ApiError::Internal(cause),
         }
     }
@@ -162,7 +166,7 @@ impl From<GetTaskError> for ApiError {
     fn from(e: GetTaskError) -> Self {
         match e {
             GetTaskError::NotFound => ApiError::NotFound("task not found".into()),
-            GetTaskError::Store(store) => ApiError::Unavailable(store.to_string()),
+            GetTaskError::Store(store) => store.into(),
         }
     }
 }
@@ -174,7 +178,7 @@ impl From<ListError> for ApiError {
             ListError::InvalidContinuation => ApiError::validation(
                 "continuation: not a continuation token this API issued for this query",
             ),
-            ListError::Store(store) => ApiError::Unavailable(store.to_string()),
+            ListError::Store(store) => store.into(),
         }
     }
 }
@@ -184,7 +188,7 @@ impl From<CancelError> for ApiError {
         match e {
             CancelError::NotFound => ApiError::NotFound("task not found".into()),
             CancelError::AlreadyEnded(_) => ApiError::Conflict("task_ended", e.to_string()),
-            CancelError::Store(store) => ApiError::Unavailable(store.to_string()),
+            CancelError::Store(store) => store.into(),
         }
     }
 }
@@ -195,7 +199,7 @@ impl From<WebhookError> for ApiError {
             WebhookError::NotFound => ApiError::NotFound("webhook not found".into()),
             WebhookError::Invalid { .. } => ApiError::validation(e.to_string()),
             WebhookError::TooMany(_) => ApiError::Conflict("too_many_webhooks", e.to_string()),
-            WebhookError::Store(store) => ApiError::Unavailable(store.to_string()),
+            WebhookError::Store(store) => store.into(),
         }
     }
 }
@@ -203,6 +207,7 @@ impl From<WebhookError> for ApiError {
 impl From<sync_core::engine::resolve::ResolveError> for ApiError {
     fn from(e: sync_core::engine::resolve::ResolveError) -> Self {
         use sync_core::engine::{outbound::OutboundError, resolve::ResolveError};
+        use sync_core::ports::ProviderError;
         match e {
             ResolveError::NotFound => ApiError::NotFound("conflict not found".into()),
             ResolveError::ResolvedDifferently(_) => {
@@ -219,7 +224,24 @@ impl From<sync_core::engine::resolve::ResolveError> for ApiError {
             ResolveError::Outbound(
                 e @ OutboundError::Directory(sync_core::ports::DirectoryError::Invalid { .. }),
             ) => ApiError::Unprocessable("integration_invalid", e.to_string()),
-            ResolveError::Outbound(other) => ApiError::Unavailable(other.to_string()),
+            ResolveError::Outbound(e) if e.is_transient() => ApiError::Unavailable(e.to_string()),
+            ResolveError::Outbound(
+                e @ (OutboundError::Provider(ProviderError::Unexpected(_))
+                | OutboundError::Store(_)
+                | OutboundError::Publish(_)),
+            ) => ApiError::Internal(e.into()),
+            ResolveError::Outbound(e) => ApiError::Unprocessable("push_refused", e.to_string()),
+        }
+    }
+}
+
+/// A store failure: an outage is 503 (retry later), anything else is ours.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.into())
         }
     }
 }

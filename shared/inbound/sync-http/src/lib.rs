@@ -1,5 +1,7 @@
-//! The HTTP API: one axum `Router`, served by the local runner (and, later, by
-//! the `http-api` function under lambda_http).
+//! The HTTP API: one axum `Router` over the core (JWT + `X-Tenant-ID` on every
+//! `/api` route, typed errors, request ids, Prometheus metrics, the OpenAPI
+//! document generated from the handlers), served by the container on port 3052
+//! and by the `http-api` function under lambda_http.
 
 mod auth;
 mod error;

@@ -6,7 +6,7 @@
 //!   megabytes to every function binary; ring is here anyway for RabbitMQ's
 //!   TLS), and building a client with no provider installed panics.
 //! - the system's root certificates, loaded on the first TLS handshake
-//!   ([`tls::LazyPlatformVerifier`]) instead of by every client as it is built:
+//!   (`tls::LazyPlatformVerifier`) instead of by every client as it is built:
 //!   reading and parsing them costs milliseconds and a copy of the store per
 //!   client, paid at every cold start even when nothing is called over HTTPS.
 

@@ -1,3 +1,5 @@
+//! The sandbox keeps the provider port's paging and write guarantees.
+
 use super::*;
 
 fn integration(records: u64) -> Integration {

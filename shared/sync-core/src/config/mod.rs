@@ -1,7 +1,7 @@
 //! Typed configuration, loaded once at start from `config/default.yaml`.
 //!
 //! Every component receives the section it needs; nothing reads the environment
-//! after start-up. Loading and validation live in [`load`].
+//! after start-up. Loading and validation live in `load` and `validate`.
 
 mod load;
 mod validate;
@@ -199,6 +199,10 @@ pub struct SchedulerSettings {
     pub enabled: bool,
     #[serde(rename = "interval_ms", deserialize_with = "millis")]
     pub interval: Duration,
+    /// Accepted because the first implementation's configuration has it; it
+    /// read it nowhere either. integration-manager decides which integrations
+    /// are due (`checkAndScheduleDueIntegrations`), unbatched, so no setting
+    /// of this service can map onto it.
     pub batch_size: usize,
 }
 

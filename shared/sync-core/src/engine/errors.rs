@@ -3,7 +3,7 @@
 use super::limits::LimitRejection;
 use crate::{
     domain::Direction,
-    ports::{ProviderError, PublishError, StoreError},
+    ports::{ProviderError, PublishError, StoreError, Transience},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,17 @@ pub enum TriggerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl Transience for TriggerError {
+    fn is_transient(&self) -> bool {
+        match self {
+            TriggerError::DirectoryUnavailable(_) => true,
+            TriggerError::Store(e) => e.is_transient(),
+            // A limit is not an outage: the caller is told when to come back.
+            _ => false,
+        }
+    }
 }
 
 impl From<super::outbound::OutboundError> for RunError {

@@ -1,5 +1,14 @@
-//! The sync engine: turns a trigger into a task, runs it against a provider and
-//! publishes what it read. It talks to the world only through the ports.
+//! The sync engine. It talks to the world only through the ports; each stage
+//! is a module named for it, adding its methods to [`SyncEngine`]:
+//!
+//! - trigger (here): a request becomes a task, within the [`limits`];
+//! - `inbound`: a run walks the provider and publishes what changed;
+//! - [`outbound`]: a `shard.updated` goes to the external system;
+//! - [`resolve`]: a person's decision on a conflict goes to both sides;
+//! - `reconcile`: the merge-then-push step the three above share;
+//! - `recovery`: runs whose process died are resumed or ended;
+//! - `outbox`: a task's change and its events are written together, then published;
+//! - `cancel`, [`queries`]: stopping a task, reading tasks and conflicts.
 
 mod cancel;
 mod errors;

@@ -37,7 +37,7 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_outage_shorter_than_the_tolerance_is_waited_out() {
         let calls = AtomicU32::new(0);
         let result = through_store_outage(Duration::from_secs(5), "test", || async {
@@ -51,7 +51,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_longer_outage_fails_with_the_store_error() {
         let result: Result<(), _> =
             through_store_outage(Duration::from_millis(300), "test", || async {

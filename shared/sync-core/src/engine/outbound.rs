@@ -26,7 +26,8 @@ use crate::{
         sync_state::{RecordState, canonical},
     },
     ports::{
-        DirectoryError, Provider, ProviderError, PublishError, StoreError, shard_source::ShardError,
+        DirectoryError, Provider, ProviderError, PublishError, StoreError, Transience,
+        shard_source::ShardError,
     },
 };
 
@@ -66,6 +67,21 @@ pub enum OutboundError {
     Store(#[from] StoreError),
     #[error("event bus: {0}")]
     Publish(#[from] PublishError),
+}
+
+impl Transience for OutboundError {
+    fn is_transient(&self) -> bool {
+        match self {
+            OutboundError::Shard(e) => e.is_transient(),
+            OutboundError::Directory(e) => e.is_transient(),
+            OutboundError::Provider(e) => e.is_transient(),
+            OutboundError::Store(e) => e.is_transient(),
+            OutboundError::Publish(e) => e.is_transient(),
+            // The next shard.updated or a redelivery reads the record again.
+            OutboundError::KeptChanging => true,
+            OutboundError::NoShardSource | OutboundError::UnknownEntity(_) => false,
+        }
+    }
 }
 
 impl SyncEngine {

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{
     mapping,
+    outcome::Outcome,
     processed::ProcessedEvents,
     token::{RefreshOutcome, TokenRefresher},
 };
@@ -20,33 +21,63 @@ use crate::{
         },
         time,
     },
-    engine::{SyncEngine, TriggerError, TriggerRequest, outbound::OutboundError},
-    ports::{DirectoryError, EventBus, ProviderError, StoreError},
+    engine::{SyncEngine, TriggerError, TriggerRequest},
+    ports::{BoxError, EventBus, StoreError, Transience},
     repository::Repository,
 };
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Handled {
-    /// Done; the text says what happened.
-    Done(String),
+    /// Done; the outcome says what happened.
+    Done(Outcome),
     /// This event id was handled before: nothing done again.
     Duplicate,
 }
 
+/// Why an event was not handled, with the failure that said so (its source
+/// chain kept). Which of the two is decided by [`Transience`], the rule the
+/// API and the functions read too.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
     /// Never processable (malformed, unexpected type, permanent refusal):
     /// dead-letter it with the reason and acknowledge it.
     #[error("rejected: {0}")]
-    Rejected(String),
+    Rejected(#[source] BoxError),
     /// A dependency failed; retrying later may work.
     #[error("transient: {0}")]
-    Transient(String),
+    Transient(#[source] BoxError),
+}
+
+impl HandleError {
+    /// A message that can never be processed, and why.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        HandleError::Rejected(reason.into().into())
+    }
+
+    /// Sorts a failure by the one rule.
+    pub fn from_failure<E>(failure: E) -> Self
+    where
+        E: Transience + std::error::Error + Send + Sync + 'static,
+    {
+        if failure.is_transient() {
+            HandleError::Transient(Box::new(failure))
+        } else {
+            HandleError::Rejected(Box::new(failure))
+        }
+    }
+}
+
+impl Transience for HandleError {
+    fn is_transient(&self) -> bool {
+        matches!(self, HandleError::Transient(_))
+    }
 }
 
 impl From<StoreError> for HandleError {
     fn from(e: StoreError) -> Self {
-        HandleError::Transient(format!("store: {e}"))
+        // Bookkeeping (the processed marker, counters) failing is the store's
+        // outage, never the message's fault: retry it.
+        HandleError::Transient(Box::new(e))
     }
 }
 
@@ -89,12 +120,12 @@ impl EventDispatcher {
         accepted: &[EventType],
     ) -> Result<Handled, HandleError> {
         let envelope: EventEnvelope<Value> = serde_json::from_slice(body)
-            .map_err(|e| HandleError::Rejected(format!("not an event envelope: {e}")))?;
+            .map_err(|e| HandleError::rejected(format!("not an event envelope: {e}")))?;
         tracing::Span::current().record("routing_key", envelope.event_type.as_str());
         let event_type = EventType::consumed(&envelope.event_type)
             .filter(|t| accepted.contains(t))
             .ok_or_else(|| {
-                HandleError::Rejected(format!(
+                HandleError::rejected(format!(
                     "`{}` is not an event this trigger handles",
                     envelope.event_type
                 ))
@@ -110,7 +141,7 @@ impl EventDispatcher {
                 envelope.tenant_id,
                 &event_id,
                 &envelope.event_type,
-                &outcome,
+                &outcome.to_string(),
             )
             .await?;
         Ok(Handled::Done(outcome))
@@ -126,25 +157,25 @@ impl EventDispatcher {
         self.bus
             .dead_letter(body, routing_key, reason)
             .await
-            .map_err(|e| HandleError::Transient(format!("dead-lettering failed: {e}")))
+            .map_err(|e| HandleError::Transient(Box::new(e)))
     }
 
     async fn dispatch(
         &self,
         event_type: EventType,
         envelope: &EventEnvelope<Value>,
-    ) -> Result<String, HandleError> {
+    ) -> Result<Outcome, HandleError> {
         let tenant = envelope.tenant_id;
         match event_type {
             EventType::ShardUpdated => {
                 let event = ShardUpdated::from_envelope(envelope)
-                    .map_err(|e| HandleError::Rejected(format!("unexpected data: {e}")))?;
+                    .map_err(|e| HandleError::rejected(format!("unexpected data: {e}")))?;
                 let outcome = self
                     .engine
                     .handle_shard_updated(event)
                     .await
-                    .map_err(outbound_error)?;
-                Ok(format!("{outcome:?}"))
+                    .map_err(HandleError::from_failure)?;
+                Ok(Outcome::Outbound(outcome))
             }
             EventType::SyncScheduled | EventType::WebhookReceived => {
                 let data: SyncRequested = parse(&envelope.data)?;
@@ -162,13 +193,12 @@ impl EventDispatcher {
                     triggered_by: Some(by),
                 };
                 match self.engine.trigger(tenant, request).await {
-                    Ok(task) => Ok(format!("task {} started", task.task_id)),
+                    Ok(task) => Ok(Outcome::TaskStarted {
+                        task_id: task.task_id,
+                    }),
                     // The next schedule or webhook comes; a limit is not a failure.
-                    Err(TriggerError::Limited(why)) => Ok(format!("not started: {why}")),
-                    Err(e @ (TriggerError::DirectoryUnavailable(_) | TriggerError::Store(_))) => {
-                        Err(HandleError::Transient(e.to_string()))
-                    }
-                    Err(e) => Err(HandleError::Rejected(e.to_string())),
+                    Err(TriggerError::Limited(why)) => Ok(Outcome::NotStarted(why)),
+                    Err(e) => Err(HandleError::from_failure(e)),
                 }
             }
             EventType::TokenRefreshRequested => {
@@ -180,12 +210,12 @@ impl EventDispatcher {
                 let failed = event_type == EventType::DataMappingFailed;
                 let counted = mapping::count(&self.repo, tenant, &data, failed).await?;
                 Ok(if counted {
-                    "counted".into()
+                    Outcome::MappingCounted
                 } else {
-                    "task unknown; not counted".into()
+                    Outcome::MappingTaskUnknown
                 })
             }
-            other => Err(HandleError::Rejected(format!("no handler for `{other}`"))),
+            other => Err(HandleError::rejected(format!("no handler for `{other}`"))),
         }
     }
 
@@ -194,7 +224,7 @@ impl EventDispatcher {
         tenant: TenantId,
         data: &RefreshRequested,
         envelope: &EventEnvelope<Value>,
-    ) -> Result<String, HandleError> {
+    ) -> Result<Outcome, HandleError> {
         let outcome = self
             .tokens
             .refresh(tenant, &data.integration_id, &data.connection_id)
@@ -207,9 +237,7 @@ impl EventDispatcher {
         let now = time::format(&time::now());
         let (connection_id, integration_id) = (&data.connection_id, &data.integration_id);
         let event = match &outcome {
-            RefreshOutcome::AlreadyInProgress => {
-                return Ok("another instance is refreshing this connection".into());
-            }
+            RefreshOutcome::AlreadyInProgress => return Ok(Outcome::Token(outcome)),
             RefreshOutcome::Refreshed => self.events.build(
                 EventType::TokenRefreshed,
                 tenant,
@@ -235,28 +263,45 @@ impl EventDispatcher {
         self.bus
             .publish(&[event])
             .await
-            .map_err(|e| HandleError::Transient(format!("event bus: {e}")))?;
-        Ok(format!("{outcome:?}"))
+            .map_err(HandleError::from_failure)?;
+        Ok(Outcome::Token(outcome))
     }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, HandleError> {
     serde_json::from_value(data.clone())
-        .map_err(|e| HandleError::Rejected(format!("unexpected data: {e}")))
+        .map_err(|e| HandleError::rejected(format!("unexpected data: {e}")))
 }
 
-fn outbound_error(e: OutboundError) -> HandleError {
-    match e {
-        OutboundError::Provider(
-            ProviderError::Transient(_) | ProviderError::RateLimited { .. },
-        )
-        | OutboundError::Store(_)
-        | OutboundError::Publish(_)
-        | OutboundError::KeptChanging
-        | OutboundError::Directory(DirectoryError::Unavailable(_))
-        | OutboundError::Shard(crate::ports::shard_source::ShardError::Unavailable(_)) => {
-            HandleError::Transient(e.to_string())
-        }
-        other => HandleError::Rejected(other.to_string()),
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::{engine::outbound::OutboundError, ports::ProviderError};
+
+    #[test]
+    fn a_failure_is_sorted_by_the_one_rule_and_kept_whole() {
+        let busy = HandleError::from_failure(OutboundError::Provider(ProviderError::RateLimited {
+            retry_after: None,
+        }));
+        assert!(busy.is_transient());
+        let refused =
+            HandleError::from_failure(OutboundError::Provider(ProviderError::Unauthorized));
+        assert!(!refused.is_transient());
+        let HandleError::Rejected(failure) = refused else {
+            panic!("an unauthorized push is never worth retrying");
+        };
+        assert!(matches!(
+            failure.downcast_ref::<OutboundError>(),
+            Some(OutboundError::Provider(ProviderError::Unauthorized))
+        ));
+    }
+
+    #[test]
+    fn a_bookkeeping_store_failure_is_retried_with_its_cause() {
+        let error = HandleError::from(StoreError::NotFound);
+        assert!(error.is_transient());
+        assert!(error.source().is_some_and(|s| s.is::<StoreError>()));
     }
 }

@@ -6,12 +6,14 @@
 
 mod dispatch;
 mod mapping;
+mod outcome;
 mod processed;
 pub mod timers;
 mod token;
 
 pub use dispatch::{EventDispatcher, HandleError, Handled};
-pub use token::TokenRefresher;
+pub use outcome::Outcome;
+pub use token::{RefreshOutcome, TokenRefresher};
 
 /// The event types each function consumes (the container consumes them all).
 pub mod consumes {

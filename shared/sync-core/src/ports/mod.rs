@@ -10,6 +10,7 @@ pub mod integration_directory;
 pub mod provider;
 pub mod shard_source;
 pub mod store;
+pub mod transience;
 
 pub use connections::{ConnectionRefresher, RefreshAnswer};
 pub use credentials::{CredentialSource, Credentials};
@@ -22,3 +23,4 @@ pub use store::{
     Collection, DocumentStore, ETag, Filter, FilterOp, Query, QueryPage, StoreError,
     StoredDocument, TextDocument,
 };
+pub use transience::{BoxError, Transience};

@@ -1,4 +1,4 @@
-//! Conflicts found by bidirectional syncs: list and read.
+//! Conflicts found by bidirectional syncs: list, read and resolve.
 
 use axum::{Json, extract::State};
 use serde::Deserialize;
@@ -107,6 +107,7 @@ pub struct ResolveConflictBody {
         (status = 400, description = "Invalid request (e.g. manual without values)", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
         (status = 409, description = "Already resolved differently, or the record changed since", body = ErrorBody),
+        (status = 422, description = "The external system cannot take the resolution (the integration is gone or invalid, or the provider refused the write)", body = ErrorBody),
     ),
     security(("bearer" = [], "tenant" = []))
 )]

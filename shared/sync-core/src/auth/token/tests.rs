@@ -1,3 +1,6 @@
+//! Which tokens the API accepts: the platform's own, by the same rules as its
+//! middleware, and nothing forged, expired or meant for another tenant.
+
 use super::*;
 use secrecy::SecretString;
 

@@ -1,3 +1,5 @@
+//! The three-way merge: examples per strategy, then properties over random records.
+
 use proptest::prelude::*;
 use serde_json::json;
 

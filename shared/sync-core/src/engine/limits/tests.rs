@@ -1,3 +1,5 @@
+//! Concurrency slots and the minimum interval, over the in-memory store.
+
 use std::sync::Arc;
 
 use super::*;

@@ -1,3 +1,6 @@
+//! How a run's changed records become raw events: one each, or batches past
+//! the threshold, every record exactly once.
+
 use super::*;
 use crate::domain::{Direction, SyncTask, TenantId, events::types, record::ChangeKind};
 use chrono::Utc;
