@@ -18,6 +18,12 @@ impl Settings {
         if self.jwt.secret.expose_secret().len() < MIN_JWT_SECRET_LEN {
             return invalid("jwt.secret", "must be at least 16 characters");
         }
+        if let Err(why) = crate::telemetry::filter(&self.log.filter) {
+            return invalid(
+                "log.filter",
+                &format!("`target=level` directives, comma-separated, expected: {why}"),
+            );
+        }
         if self.mapping.batch_event_type.trim().is_empty() {
             return invalid("mapping.batch_event_type", "must not be empty");
         }

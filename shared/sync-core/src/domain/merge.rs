@@ -157,19 +157,26 @@ fn winner(policy: &ConflictPolicy, field: &str) -> Option<Side> {
     }
 }
 
-/// `[{field, old, new}]`: what changed from `before` to `after`.
-pub fn change_set(before: &Fields, after: &Fields, ignored: &[&str]) -> Vec<Value> {
+/// One field's change, as events carry it: `{field, old, new}` (a missing
+/// value is `null`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// What changed from `before` to `after`, field by field, in field order.
+pub fn change_set(before: &Fields, after: &Fields, ignored: &[&str]) -> Vec<FieldChange> {
     let fields: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     fields
         .into_iter()
         .filter(|f| !ignored.contains(&f.as_str()))
         .filter(|f| before.get(*f) != after.get(*f))
-        .map(|f| {
-            serde_json::json!({
-                "field": f,
-                "old": before.get(f).cloned().unwrap_or(Value::Null),
-                "new": after.get(f).cloned().unwrap_or(Value::Null),
-            })
+        .map(|f| FieldChange {
+            field: f.clone(),
+            old: before.get(f).cloned().unwrap_or(Value::Null),
+            new: after.get(f).cloned().unwrap_or(Value::Null),
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! A record as an external system returned it.
 
+use crate::domain::merge::FieldChange;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
@@ -36,6 +37,6 @@ impl ChangeKind {
 pub struct ChangedRecord {
     pub record: ExternalRecord,
     pub kind: ChangeKind,
-    /// For updates: `[{field, old, new}]` against the last synced snapshot.
-    pub changes: Option<Vec<serde_json::Value>>,
+    /// For updates: what changed against the last synced snapshot.
+    pub changes: Option<Vec<FieldChange>>,
 }

@@ -17,7 +17,7 @@ use crate::{
             ConflictDetected, DataSynced, EventMetadata, EventType, OutboundEvent, PlatformUpdate,
             PlatformUpdateMetadata, idempotency_key,
         },
-        merge::{Fields, MergeOutcome, Side, change_set, three_way},
+        merge::{FieldChange, Fields, MergeOutcome, Side, change_set, three_way},
         sync_state::{RecordState, hash_value, raw_json},
         time,
     },
@@ -56,7 +56,7 @@ impl Reconcile<'_> {
     }
 
     /// `[{field, old, new}]` between two versions, the provider's own fields left out.
-    pub fn changes(&self, before: &Fields, after: &Fields) -> Vec<Value> {
+    pub fn changes(&self, before: &Fields, after: &Fields) -> Vec<FieldChange> {
         change_set(before, after, self.provider.owned_fields())
     }
 
@@ -178,7 +178,7 @@ impl Reconcile<'_> {
     }
 
     /// `integration.data.synced`: a change went out to the provider.
-    pub fn synced(&self, shard_id: &str, changes: Vec<Value>) -> OutboundEvent {
+    pub fn synced(&self, shard_id: &str, changes: Vec<FieldChange>) -> OutboundEvent {
         self.engine.events.build(
             EventType::DataSynced,
             self.integration.tenant_id,

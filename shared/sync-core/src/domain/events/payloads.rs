@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::domain::{RecordCounters, TenantId};
+use crate::domain::{RecordCounters, TenantId, merge::FieldChange};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -92,7 +92,7 @@ pub struct DataRaw<'a> {
     pub metadata: RecordMetadata<'a>,
     /// For updates: what changed since the last sync.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<&'a [serde_json::Value]>,
+    pub changes: Option<&'a [FieldChange]>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,7 +103,7 @@ pub struct BatchRecord<'a> {
     pub idempotency_key: String,
     pub change: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<&'a [serde_json::Value]>,
+    pub changes: Option<&'a [FieldChange]>,
 }
 
 #[derive(Debug, Serialize)]
@@ -128,7 +128,7 @@ pub struct DataSynced<'a> {
     pub integration_id: &'a str,
     pub external_id: &'a str,
     pub entity_type: &'a str,
-    pub changes: Vec<serde_json::Value>,
+    pub changes: Vec<FieldChange>,
 }
 
 /// `integration.conflict.detected`.
@@ -199,6 +199,5 @@ pub struct PlatformUpdate<'a> {
 pub struct PlatformUpdateMetadata {
     pub direction: &'static str,
     pub change: &'static str,
-    /// `[{field, old, new}]`.
-    pub changes: Vec<serde_json::Value>,
+    pub changes: Vec<FieldChange>,
 }

@@ -23,6 +23,7 @@ use crate::{
         ExternalRecord, Integration, RecordCounters, SyncExecution, SyncTask,
         events::EventMetadata,
         field_mapping,
+        merge::FieldChange,
         record::{ChangeKind, ChangedRecord},
         sync_state::{CursorPosition, EntityCursor, RecordState, hash_value, raw_json},
         time,
@@ -320,8 +321,7 @@ impl Walk<'_> {
         record: ExternalRecord,
         state: RecordState,
         base: Option<RecordState>,
-    ) -> Result<Option<(ExternalRecord, RecordState, Option<Vec<serde_json::Value>>)>, RunError>
-    {
+    ) -> Result<Option<(ExternalRecord, RecordState, Option<Vec<FieldChange>>)>, RunError> {
         let Some(base) = base else {
             return Ok(Some((record, state, None)));
         };
