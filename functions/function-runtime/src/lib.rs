@@ -101,8 +101,9 @@ impl Functions {
     }
 
     /// One invocation: an Amazon MQ batch of `consumes` events, or (for
-    /// functions with a `timer`) an EventBridge schedule. Syncs it starts run to
-    /// their end before the invocation answers: Lambda freezes the process after.
+    /// functions with a `timer`) an EventBridge schedule. Syncs it starts run
+    /// to their end, or to the invocation's deadline and are handed on, before
+    /// the invocation answers: Lambda freezes the process after.
     pub async fn handle(
         &self,
         event: Value,
@@ -158,6 +159,8 @@ impl Functions {
 }
 
 /// Runs a trigger function: the runtime loop over [`Functions::handle`].
+/// Each invocation's deadline is handed to the runs it starts, which stop
+/// and hand their task on before it (`sync_limits.deadline_margin`).
 pub async fn run(
     functions: Functions,
     consumes: &'static [EventType],
@@ -166,8 +169,22 @@ pub async fn run(
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| {
             let functions = functions.clone();
-            async move { functions.handle(event.payload, consumes, timer).await }
+            let deadline = deadline_of(event.context.deadline);
+            async move {
+                functions.core.engine.runner().set_deadline(Some(deadline));
+                functions.handle(event.payload, consumes, timer).await
+            }
         },
     ))
     .await
+}
+
+/// The invocation's deadline (milliseconds since the epoch, as the Runtime
+/// API gives it) on this process's clock.
+fn deadline_of(deadline_ms: u64) -> tokio::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    tokio::time::Instant::now()
+        + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

@@ -1,5 +1,7 @@
 //! `http-api`: the service's HTTP API behind API Gateway (HTTP API), the same
-//! axum router the container serves on port 3052.
+//! axum router the container serves on port 3052. A trigger is handed to the
+//! function that owns runs (`on-schedule`, via `integration.sync.run_requested`)
+//! before the 202: Lambda freezes this sandbox once it has answered.
 
 use sync_core::{
     assembly::Core,
@@ -15,7 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let bus = function_runtime::bus(&settings)?;
     let syncing = sync_adapters::syncing(&settings, store.clone(), bus)?;
     let allowlist = HostAllowlist::new(settings.webhooks.allowed_hosts.clone());
-    let core = Core::assemble(settings, syncing.adapters);
+    let core = Core::assemble_handing_off(settings, syncing.adapters);
     let deliveries = syncing.deliveries;
     let webhooks = WebhookService::new(Repository::new(store), allowlist)
         .on_change(move |tenant| deliveries.invalidate(tenant));

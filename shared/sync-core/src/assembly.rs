@@ -10,7 +10,7 @@ use crate::{
     config::Settings,
     domain::events::{EventFactory, EventType, platform_rule},
     engine::{
-        EngineSettings, SyncEngine,
+        EngineSettings, RunPlacement, SyncEngine,
         limits::{LimitSettings, SyncLimiter},
     },
     inbound::{EventDispatcher, TokenRefresher},
@@ -46,7 +46,18 @@ pub struct Core {
 }
 
 impl Core {
+    /// The core of a host that runs the tasks it triggers.
     pub fn assemble(settings: Settings, adapters: Adapters) -> Core {
+        Self::assemble_placing(settings, adapters, RunPlacement::InProcess)
+    }
+
+    /// The core of a host that hands the tasks it triggers to the function
+    /// that owns runs (the HTTP API as a function).
+    pub fn assemble_handing_off(settings: Settings, adapters: Adapters) -> Core {
+        Self::assemble_placing(settings, adapters, RunPlacement::HandOff)
+    }
+
+    fn assemble_placing(settings: Settings, adapters: Adapters, placement: RunPlacement) -> Core {
         let instance_id = instance_id(&settings);
         let events = event_factory(&settings, &instance_id);
         let repo = Repository::new(adapters.store.clone());
@@ -57,7 +68,10 @@ impl Core {
             adapters.directory,
             adapters.providers,
             events.clone(),
-            EngineSettings::from(&settings),
+            EngineSettings {
+                placement,
+                ..EngineSettings::from(&settings)
+            },
             limiter,
         );
         let engine = match adapters.shards {
@@ -131,6 +145,8 @@ impl From<&Settings> for EngineSettings {
             batch_threshold: settings.mapping.batch_threshold,
             batch_size: settings.mapping.batch_size,
             outage_tolerance: settings.recovery.outage_tolerance,
+            deadline_margin: limits.deadline_margin,
+            placement: RunPlacement::InProcess,
         }
     }
 }

@@ -111,9 +111,8 @@ pub async fn next_on_queue(queue: &str, timeout: Duration) -> (Vec<u8>, Option<S
     }
 }
 
-/// Declares `exchange` (durable topic, as the service does) and binds `queue`
-/// to every routing key of it.
-pub async fn bind_to_everything(channel: &lapin::Channel, queue: &str, exchange: &str) {
+/// Declares `exchange` as the service does: a durable topic exchange.
+pub async fn declare_exchange(channel: &lapin::Channel, exchange: &str) {
     channel
         .exchange_declare(
             exchange.into(),
@@ -126,6 +125,12 @@ pub async fn bind_to_everything(channel: &lapin::Channel, queue: &str, exchange:
         )
         .await
         .expect("declare exchange");
+}
+
+/// Declares `exchange` (durable topic, as the service does) and binds `queue`
+/// to every routing key of it.
+pub async fn bind_to_everything(channel: &lapin::Channel, queue: &str, exchange: &str) {
+    declare_exchange(channel, exchange).await;
     channel
         .queue_bind(
             queue.into(),

@@ -229,6 +229,11 @@ pub struct SyncLimits {
     pub cursor_overlap: Duration,
     pub mass_delete_share: f64,
     pub mass_delete_min: u64,
+    /// A run with a deadline (a function's invocation) stops at the last page
+    /// boundary that leaves this much time, plus twice its slowest page, to
+    /// record where it stopped and hand the task on.
+    #[serde(rename = "deadline_margin_ms", deserialize_with = "millis")]
+    pub deadline_margin: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

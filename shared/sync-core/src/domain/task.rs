@@ -155,6 +155,11 @@ pub struct SyncTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub run_lease: Option<RunLease>,
+    /// Set once the task was handed to another run (by a trigger that does
+    /// not run it, or by a run that reached its invocation's deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub hand_off: Option<HandOff>,
     /// Transactional outbox: events the last change of this document implies,
     /// written in the same write as the change and removed once the broker has
     /// confirmed them. Whatever is left here after a crash is published on
@@ -195,6 +200,7 @@ impl SyncTask {
             cancel_requested: false,
             attempts: 0,
             run_lease: None,
+            hand_off: None,
             outbox: Vec::new(),
             cursors: Default::default(),
             entity_types: Vec::new(),
@@ -215,6 +221,24 @@ pub struct RunLease {
     pub holder: Uuid,
 }
 
+/// A task passed from one run to the next. While `waiting`, the slot lease
+/// in `run_lease` is kept for the run that takes the task up (nobody renews
+/// it: if no run comes before it lapses, recovery resumes the task).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandOff {
+    /// Handed over and not yet taken up.
+    pub waiting: bool,
+    /// How many runs stopped at a deadline and handed the task on.
+    pub continuations: u32,
+    /// The task's entity types finished before the last stop, in order: a
+    /// continuation starts at the next one.
+    pub entities_done: usize,
+    /// Records read by the task's runs so far: the read budget
+    /// (`max_records_per_sync`) is the task's, whatever its runs.
+    pub records_read: u64,
+}
+
 /// An event recorded in a document's outbox, exactly as it will be published
 /// (same id, so a republish after a crash is a redelivery, not a new event).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,6 +253,7 @@ impl SyncTask {
     /// The task as the API shows it: no storage bookkeeping.
     pub fn for_api(mut self) -> Self {
         self.run_lease = None;
+        self.hand_off = None;
         self.outbox = Vec::new();
         self
     }

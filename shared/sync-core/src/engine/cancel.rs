@@ -1,10 +1,11 @@
-//! Cancelling a task. A pending task is cancelled at once; a running one is
-//! flagged in the store, so whichever instance runs it sees the flag when it
-//! records its next page, stops there and records `cancelled`.
+//! Cancelling a task. A pending task is cancelled at once (a slot it was
+//! handed over with is given back); a running one is flagged in the store, so
+//! whichever instance runs it sees the flag when it records its next page, or
+//! when it takes the task up, stops there and records `cancelled`.
 
 use uuid::Uuid;
 
-use super::SyncEngine;
+use super::{SyncEngine, limits::SlotLease};
 use crate::{
     domain::{SyncTask, TaskStatus, TenantId, time},
     ports::store::StoreError,
@@ -28,6 +29,7 @@ impl SyncEngine {
         by: &str,
     ) -> Result<SyncTask, CancelError> {
         let mut ended = None;
+        let mut handed_slot = None;
         let updated = self
             .repo
             .update::<SyncTask, _>(tenant, &task_id.to_string(), |task| match task.status {
@@ -37,6 +39,10 @@ impl SyncEngine {
                     task.completed_at = Some(now);
                     task.updated_at = now;
                     task.error = Some(format!("cancelled by {by}"));
+                    handed_slot = task.run_lease.take();
+                    if let Some(hand_off) = task.hand_off.as_mut() {
+                        hand_off.waiting = false;
+                    }
                     true
                 }
                 TaskStatus::Running | TaskStatus::Processing => {
@@ -54,6 +60,15 @@ impl SyncEngine {
                 StoreError::NotFound => CancelError::NotFound,
                 other => CancelError::Store(other),
             })?;
+        if let Some(slot) = handed_slot {
+            self.limiter
+                .release(&SlotLease {
+                    tenant_id: tenant,
+                    slot_id: slot.slot_id,
+                    holder: slot.holder,
+                })
+                .await;
+        }
         match ended {
             Some(status) => Err(CancelError::AlreadyEnded(status)),
             None => Ok(updated.doc),

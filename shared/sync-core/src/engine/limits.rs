@@ -270,6 +270,39 @@ impl SyncLimiter {
         }
     }
 
+    /// Moves a slot handed over with its task (`lease`) to `holder`, renewed,
+    /// if it was not lost meanwhile (lapsed and claimed by another run).
+    pub async fn transfer(
+        &self,
+        tenant: TenantId,
+        lease: &RunLease,
+        holder: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SlotLease>, StoreError> {
+        let expires_at = now + ttl(self.settings.lease_ttl);
+        let mut moved = false;
+        let result = self
+            .repo
+            .update::<SlotDocument, _>(tenant, &lease.slot_id, |slot| {
+                moved = slot.holder == Some(lease.holder);
+                if moved {
+                    slot.holder = Some(holder);
+                    slot.expires_at = expires_at;
+                }
+                moved
+            })
+            .await;
+        match result {
+            Ok(_) if moved => Ok(Some(SlotLease {
+                tenant_id: tenant,
+                slot_id: lease.slot_id.clone(),
+                holder,
+            })),
+            Ok(_) | Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Frees the slot if this holder still has it. Failures are logged: the
     /// lease then frees itself by expiry.
     pub async fn release(&self, lease: &SlotLease) {

@@ -6,12 +6,15 @@
 //! - [`outbound`]: a `shard.updated` goes to the external system;
 //! - [`resolve`]: a person's decision on a conflict goes to both sides;
 //! - `reconcile`: the merge-then-push step the three above share;
+//! - `hand_off`: a task passed to another run (a trigger that does not run
+//!   it; a run that reached its invocation's deadline), and taken up;
 //! - `recovery`: runs whose process died are resumed or ended;
 //! - `outbox`: a task's change and its events are written together, then published;
 //! - `cancel`, [`queries`]: stopping a task, reading tasks and conflicts.
 
 mod cancel;
 mod errors;
+mod hand_off;
 mod inbound;
 pub mod limits;
 mod outage;
@@ -40,6 +43,7 @@ use crate::{
 pub use crate::runtime::TaskRunner;
 pub use cancel::CancelError;
 pub use errors::{GetTaskError, RunError, TriggerError};
+pub use hand_off::{TakeUp, TakeUpError};
 use inbound::Claim;
 use limits::{LimitError, SyncLimiter};
 pub use recovery::RecoveryReport;
@@ -67,6 +71,23 @@ pub struct EngineSettings {
     pub batch_size: usize,
     /// A store outage met while recording a run's end is waited out this long.
     pub outage_tolerance: std::time::Duration,
+    /// Time kept before a deadline to stop and hand the task on.
+    pub deadline_margin: std::time::Duration,
+    /// Where a triggered task runs.
+    pub placement: RunPlacement,
+}
+
+/// Where a triggered task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunPlacement {
+    /// In this process, on its [`TaskRunner`] (the container; a function that
+    /// consumed the trigger, within its invocation).
+    #[default]
+    InProcess,
+    /// Handed to the function that owns runs: the task is stored with its
+    /// slot and `integration.sync.run_requested`, which the trigger publishes
+    /// (the HTTP API as a function: Lambda freezes it once it has answered).
+    HandOff,
 }
 
 /// What a caller asks for.
@@ -133,7 +154,8 @@ impl SyncEngine {
 
     /// Validates the request, claims a concurrency slot and the integration's
     /// interval (refusing when a limit is reached), records a pending task and
-    /// starts it in the background. Returns as soon as the task is stored.
+    /// starts it in the background, or hands it on ([`RunPlacement`]).
+    /// Returns as soon as the task is stored (and, handed on, published).
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, integration_id = %request.integration_id))]
     pub async fn trigger(
         self: &Arc<Self>,
@@ -162,6 +184,7 @@ impl SyncEngine {
             request.triggered_by,
         );
         task.entity_types = entities.clone();
+        let handing_off = self.settings.placement == RunPlacement::HandOff;
         let lease = match self
             .limiter
             .acquire(tenant, &task.integration_id, task.task_id, Utc::now())
@@ -171,6 +194,9 @@ impl SyncEngine {
             Err(LimitError::Rejected(why)) => return Err(why.into()),
             Err(LimitError::Store(e)) => return Err(e.into()),
         };
+        if handing_off {
+            self.prepare_hand_off(&mut task, &lease);
+        }
         // The marker first: a task is never stored without one, so recovery
         // finds every task whose process dies from here on.
         let stored = match self.mark_active(&task).await {
@@ -183,6 +209,10 @@ impl SyncEngine {
             return Err(e.into());
         }
         tracing::info!(task_id = %task.task_id, "sync task created");
+        if handing_off {
+            self.hand_off_created(&task).await;
+            return Ok(task);
+        }
 
         let engine = Arc::clone(self);
         let span = tracing::info_span!("sync_task", tenant_id = %tenant, task_id = %task.task_id);

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{Claim, RunError, SyncEngine, TriggerRequest, limits::LimitError};
 use crate::{
-    domain::{SyncTask, TaskStatus, TenantId, time},
+    domain::{Integration, SyncTask, TaskStatus, TenantId, time},
     ports::{
         integration_directory::DirectoryError,
         store::{Collection, Filter, Query, StoreError},
@@ -195,33 +195,11 @@ impl SyncEngine {
     /// now (no free slot, directory unreachable): the next sweep tries again.
     async fn resume(self: &Arc<Self>, task: SyncTask) -> Result<bool, RunError> {
         let tenant = task.tenant_id;
-        let request = TriggerRequest {
-            integration_id: task.integration_id.clone(),
-            direction: task.direction,
-            entity_type: task.entity_type.clone(),
-            filters: task.filters.clone(),
-            triggered_by: task.triggered_by.clone(),
-        };
-        let runnable = match self
-            .directory
-            .get_integration(tenant, &task.integration_id)
-            .await
-        {
-            Ok(integration) => self
-                .check_runnable(&integration, &request)
-                .map(|entities| (integration, entities))
-                .map_err(|e| e.to_string()),
-            Err(DirectoryError::NotFound(id)) => Err(format!("integration {id} not found")),
-            Err(e @ DirectoryError::Invalid { .. }) => Err(e.to_string()),
+        let (integration, entities) = match self.runnable(&task).await {
+            Ok(Some(runnable)) => runnable,
+            Ok(None) => return Ok(false),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot resume a task while the directory is unavailable");
-                return Ok(false);
-            }
-        };
-        let (integration, entities) = match runnable {
-            Ok(runnable) => runnable,
-            Err(why) => {
-                self.abandon(task, why).await;
                 return Ok(false);
             }
         };
@@ -256,6 +234,45 @@ impl SyncEngine {
             .instrument(span),
         );
         Ok(true)
+    }
+}
+
+impl SyncEngine {
+    /// The integration and entity types a task taken up again walks. A task
+    /// that can no longer run (integration gone, inactive, unusable) is ended
+    /// as failed with the reason, and `None` returned. An unreachable
+    /// directory is the error: try again later.
+    pub(super) async fn runnable(
+        &self,
+        task: &SyncTask,
+    ) -> Result<Option<(Integration, Vec<String>)>, DirectoryError> {
+        let request = TriggerRequest {
+            integration_id: task.integration_id.clone(),
+            direction: task.direction,
+            entity_type: task.entity_type.clone(),
+            filters: task.filters.clone(),
+            triggered_by: task.triggered_by.clone(),
+        };
+        let runnable = match self
+            .directory
+            .get_integration(task.tenant_id, &task.integration_id)
+            .await
+        {
+            Ok(integration) => self
+                .check_runnable(&integration, &request)
+                .map(|entities| (integration, entities))
+                .map_err(|e| e.to_string()),
+            Err(DirectoryError::NotFound(id)) => Err(format!("integration {id} not found")),
+            Err(e @ DirectoryError::Invalid { .. }) => Err(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        match runnable {
+            Ok(runnable) => Ok(Some(runnable)),
+            Err(why) => {
+                self.abandon(task.clone(), why).await;
+                Ok(None)
+            }
+        }
     }
 }
 

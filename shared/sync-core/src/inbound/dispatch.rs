@@ -17,7 +17,7 @@ use crate::{
         events::{
             EventEnvelope, EventFactory, EventMetadata, EventType, ShardUpdated,
             TokenRefreshFailed, TokenRefreshed,
-            consumed::{MappingResult, RefreshRequested, SyncRequested},
+            consumed::{MappingResult, RefreshRequested, RunRequested, SyncRequested},
         },
         time,
     },
@@ -200,6 +200,18 @@ impl EventDispatcher {
                     Err(TriggerError::Limited(why)) => Ok(Outcome::NotStarted(why)),
                     Err(e) => Err(HandleError::from_failure(e)),
                 }
+            }
+            EventType::SyncRunRequested => {
+                let data: RunRequested = parse(&envelope.data)?;
+                let result = self
+                    .engine
+                    .take_up(tenant, data.task_id)
+                    .await
+                    .map_err(HandleError::from_failure)?;
+                Ok(Outcome::TakeUp {
+                    task_id: data.task_id,
+                    result,
+                })
             }
             EventType::TokenRefreshRequested => {
                 let data: RefreshRequested = parse(&envelope.data)?;

@@ -21,7 +21,8 @@ pub mod consumes {
 
     pub const ON_SHARD_UPDATED: &[EventType] = &[ShardUpdated];
     pub const ON_WEBHOOK: &[EventType] = &[WebhookReceived];
-    pub const ON_SCHEDULE: &[EventType] = &[SyncScheduled];
+    /// The function that owns runs: it also takes up tasks handed to it.
+    pub const ON_SCHEDULE: &[EventType] = &[SyncScheduled, SyncRunRequested];
     pub const TOKEN_REFRESHER: &[EventType] = &[TokenRefreshRequested];
     pub const ON_MAPPING_RESULT: &[EventType] = &[DataMapped, DataMappingFailed];
     pub const ALL: &[EventType] = &EventType::CONSUMED;

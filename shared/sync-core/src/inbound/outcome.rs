@@ -6,7 +6,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use super::token::RefreshOutcome;
-use crate::engine::{limits::LimitRejection, outbound::OutboundOutcome};
+use crate::engine::{TakeUp, limits::LimitRejection, outbound::OutboundOutcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -16,6 +16,9 @@ pub enum Outcome {
     TaskStarted { task_id: Uuid },
     /// A schedule or webhook hit a limit; the next one comes, so it is no failure.
     NotStarted(LimitRejection),
+    /// A task handed over (`integration.sync.run_requested`) was taken up, or
+    /// found needing nothing.
+    TakeUp { task_id: Uuid, result: TakeUp },
     /// A token-refresh request was carried out (or found already under way).
     Token(RefreshOutcome),
     /// A mapping result was counted on its task.
@@ -38,6 +41,19 @@ impl fmt::Display for Outcome {
             Outcome::Outbound(OutboundOutcome::Refused(why)) => write!(f, "refused: {why}"),
             Outcome::TaskStarted { task_id } => write!(f, "task {task_id} started"),
             Outcome::NotStarted(why) => write!(f, "not started: {why}"),
+            Outcome::TakeUp { task_id, result } => match result {
+                TakeUp::Started => write!(f, "task {task_id} taken up"),
+                TakeUp::NotWaiting(status) => write!(
+                    f,
+                    "task {task_id} is not waiting for a run ({})",
+                    status.as_str()
+                ),
+                TakeUp::NoSlot => write!(
+                    f,
+                    "task {task_id} lost its slot and none is free; recovery resumes it"
+                ),
+                TakeUp::Abandoned => write!(f, "task {task_id} can no longer run; ended as failed"),
+            },
             Outcome::Token(RefreshOutcome::Refreshed) => f.write_str("token refreshed"),
             Outcome::Token(RefreshOutcome::AlreadyInProgress) => {
                 f.write_str("another instance is refreshing this connection")

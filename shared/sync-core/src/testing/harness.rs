@@ -46,10 +46,26 @@ pub fn fake_integration(tenant: TenantId, id: &str, entities: &[&str]) -> Integr
 
 impl Harness {
     pub fn new(integrations: Vec<Integration>, records_per_entity: u64) -> Harness {
+        Self::with_settings(settings(), false, integrations, records_per_entity)
+    }
+
+    /// With `settings`; `handing_off` as the HTTP API's function assembles
+    /// its core (triggered tasks handed to the function that owns runs).
+    pub fn with_settings(
+        settings: Settings,
+        handing_off: bool,
+        integrations: Vec<Integration>,
+        records_per_entity: u64,
+    ) -> Harness {
         let store = Arc::new(MemoryStore::default());
         let bus = InProcessBus::default();
-        let core = Core::assemble(
-            settings(),
+        let assemble = if handing_off {
+            Core::assemble_handing_off
+        } else {
+            Core::assemble
+        };
+        let core = assemble(
+            settings,
             Adapters {
                 store: store.clone(),
                 bus: Arc::new(bus.clone()),

@@ -45,6 +45,10 @@ struct SfState {
     edit_after_read: Option<(String, String, Value)>,
     /// The body of every accepted PATCH, by row id.
     patches: Vec<(String, Map<String, Value>)>,
+    /// How long each page of a query takes to answer.
+    page_latency: std::time::Duration,
+    /// (pages still answered on time, then how long the next one takes).
+    stall: Option<(usize, std::time::Duration)>,
 }
 
 #[derive(Clone)]
@@ -141,6 +145,17 @@ impl FakeSalesforce {
         self.state.lock().unwrap().edit_after_read = Some((id.into(), field.into(), value));
     }
 
+    /// Every page of a query (first or next) answers after `latency`.
+    pub fn set_page_latency(&self, latency: std::time::Duration) {
+        self.state.lock().unwrap().page_latency = latency;
+    }
+
+    /// After `pages` more pages of queries, the next one takes `latency`
+    /// (once): a provider hanging in the middle of a sync.
+    pub fn stall_page(&self, pages: usize, latency: std::time::Duration) {
+        self.state.lock().unwrap().stall = Some((pages, latency));
+    }
+
     pub fn inject(&self, faults: Vec<Fault>) {
         self.state.lock().unwrap().faults.extend(faults);
     }
@@ -210,11 +225,32 @@ fn page(state: &mut SfState, mut rows: Vec<Value>) -> Value {
     json!({"totalSize": total, "done": next.is_none(), "nextRecordsUrl": next, "records": rows})
 }
 
+async fn take_page_time(state: &Arc<Mutex<SfState>>) {
+    let latency = {
+        let mut state = state.lock().unwrap();
+        match state.stall {
+            Some((0, stalled)) => {
+                state.stall = None;
+                stalled
+            }
+            Some((pages, stalled)) => {
+                state.stall = Some((pages - 1, stalled));
+                state.page_latency
+            }
+            None => state.page_latency,
+        }
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+}
+
 async fn query_all(
     State(state): Shared,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    take_page_time(&state).await;
     let mut state = state.lock().unwrap();
     if let Some(refused) = gate(&mut state, &headers, "queryAll".into(), true) {
         return refused;
@@ -251,6 +287,7 @@ async fn next_page(
     headers: HeaderMap,
     Path((_v, locator)): Path<(String, String)>,
 ) -> Response {
+    take_page_time(&state).await;
     let mut state = state.lock().unwrap();
     if let Some(refused) = gate(&mut state, &headers, format!("query/{locator}"), true) {
         return refused;

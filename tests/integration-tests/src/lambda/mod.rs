@@ -4,6 +4,7 @@
 //! and events shaped as Amazon MQ and EventBridge deliver them.
 
 pub mod runtime_api;
+pub mod sandbox;
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -11,6 +12,7 @@ use sync_core::{domain::Integration, repository::Repository};
 use uuid::Uuid;
 
 pub use runtime_api::{Outcome, RunningFunction, RuntimeApi};
+pub use sandbox::{EventSourceMapping, Invocation, LambdaFunction, function_binary};
 
 use crate::spawn::test_settings;
 

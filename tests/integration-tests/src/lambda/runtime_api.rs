@@ -1,4 +1,9 @@
 //! A Lambda Runtime API emulated on port 0, and a function binary run against it.
+//!
+//! Each invocation carries a deadline (`lambda-runtime-deadline-ms`) of its
+//! timeout from the moment the function takes it. A sandbox
+//! ([`super::sandbox`]) asks to be frozen (SIGSTOP) the moment an answer is
+//! posted, as Lambda freezes an execution environment once it has answered.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -28,6 +33,10 @@ pub enum Outcome {
 struct RuntimeState {
     queue: VecDeque<(String, Value)>,
     outcomes: HashMap<String, Outcome>,
+    /// When each invocation taken by the function times out.
+    deadlines: HashMap<String, tokio::time::Instant>,
+    /// The process to freeze once it answers.
+    freeze: Option<u32>,
 }
 
 #[derive(Clone)]
@@ -36,6 +45,7 @@ pub struct RuntimeApi {
     state: Arc<Mutex<RuntimeState>>,
     arrived: Arc<Notify>,
     settled: Arc<Notify>,
+    timeout: Duration,
 }
 
 type Shared = State<RuntimeApi>;
@@ -43,9 +53,19 @@ type Shared = State<RuntimeApi>;
 async fn next(State(api): Shared) -> impl IntoResponse {
     loop {
         let notified = api.arrived.notified();
-        if let Some((id, event)) = api.state.lock().unwrap().queue.pop_front() {
+        let taken = {
+            let mut state = api.state.lock().unwrap();
+            let taken = state.queue.pop_front();
+            if let Some((id, _)) = &taken {
+                let deadline = tokio::time::Instant::now() + api.timeout;
+                state.deadlines.insert(id.clone(), deadline);
+            }
+            taken
+        };
+        if let Some((id, event)) = taken {
             let mut headers = HeaderMap::new();
-            let deadline = (chrono::Utc::now() + chrono::Duration::seconds(120)).timestamp_millis();
+            let deadline = (chrono::Utc::now() + chrono::Duration::from_std(api.timeout).unwrap())
+                .timestamp_millis();
             headers.insert(
                 "lambda-runtime-aws-request-id",
                 HeaderValue::from_str(&id).unwrap(),
@@ -79,12 +99,7 @@ async fn respond(
     UrlPath(id): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> StatusCode {
-    api.state
-        .lock()
-        .unwrap()
-        .outcomes
-        .insert(id, Outcome::Response(json_of(&body)));
-    api.settled.notify_waiters();
+    api.answered(id, Outcome::Response(json_of(&body)));
     StatusCode::ACCEPTED
 }
 
@@ -93,22 +108,24 @@ async fn fail(
     UrlPath(id): UrlPath<String>,
     body: axum::body::Bytes,
 ) -> StatusCode {
-    api.state
-        .lock()
-        .unwrap()
-        .outcomes
-        .insert(id, Outcome::Error(json_of(&body)));
-    api.settled.notify_waiters();
+    api.answered(id, Outcome::Error(json_of(&body)));
     StatusCode::ACCEPTED
 }
 
 impl RuntimeApi {
+    /// Invocations time out after 120 s.
     pub async fn start() -> Self {
+        Self::with_timeout(Duration::from_secs(120)).await
+    }
+
+    /// Invocations time out `timeout` after the function takes them.
+    pub async fn with_timeout(timeout: Duration) -> Self {
         let api = RuntimeApi {
             address: String::new(),
             state: Default::default(),
             arrived: Arc::new(Notify::new()),
             settled: Arc::new(Notify::new()),
+            timeout,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
@@ -122,6 +139,50 @@ impl RuntimeApi {
             .with_state(api.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         RuntimeApi { address, ..api }
+    }
+
+    /// Records an answer; the process that posted it is frozen first when
+    /// asked, before it hears that its answer was taken.
+    fn answered(&self, id: String, outcome: Outcome) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(pid) = state.freeze {
+            super::sandbox::signal(pid, super::sandbox::Signal::Stop);
+        }
+        state.deadlines.remove(&id);
+        state.outcomes.insert(id, outcome);
+        self.settled.notify_waiters();
+    }
+
+    /// Freezes `pid` whenever it answers.
+    pub fn freeze_on_answer(&self, pid: u32) {
+        self.state.lock().unwrap().freeze = Some(pid);
+    }
+
+    /// Invokes the function with `event`; its answer, or `None` when the
+    /// invocation's deadline passed first (the caller kills the sandbox).
+    pub async fn invoke_within_deadline(&self, event: Value) -> Option<Outcome> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.state
+            .lock()
+            .unwrap()
+            .queue
+            .push_back((id.clone(), event));
+        self.arrived.notify_waiters();
+        loop {
+            let settled = self.settled.notified();
+            let deadline = {
+                let mut state = self.state.lock().unwrap();
+                if let Some(outcome) = state.outcomes.remove(&id) {
+                    return Some(outcome);
+                }
+                state.deadlines.get(&id).copied()
+            };
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                self.state.lock().unwrap().deadlines.remove(&id);
+                return None;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), settled).await;
+        }
     }
 
     /// Invokes the function with `event` and waits for its answer.

@@ -25,6 +25,10 @@ pub enum EventType {
     TokenCheckExpiring,
     TokenRefreshed,
     TokenRefreshFailed,
+    /// Ours both ways: a run handed to the function that owns runs (a
+    /// trigger through the HTTP API, or a run that reached its invocation's
+    /// deadline). Published and consumed by this service only.
+    SyncRunRequested,
     ShardUpdated,
     SyncScheduled,
     WebhookReceived,
@@ -35,7 +39,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type this service publishes.
-    pub const PUBLISHED: [EventType; 13] = [
+    pub const PUBLISHED: [EventType; 14] = [
         EventType::SyncStarted,
         EventType::SyncCompleted,
         EventType::SyncFailed,
@@ -49,16 +53,18 @@ impl EventType {
         EventType::TokenCheckExpiring,
         EventType::TokenRefreshed,
         EventType::TokenRefreshFailed,
+        EventType::SyncRunRequested,
     ];
 
     /// Every type this service consumes.
-    pub const CONSUMED: [EventType; 6] = [
+    pub const CONSUMED: [EventType; 7] = [
         EventType::ShardUpdated,
         EventType::SyncScheduled,
         EventType::WebhookReceived,
         EventType::TokenRefreshRequested,
         EventType::DataMapped,
         EventType::DataMappingFailed,
+        EventType::SyncRunRequested,
     ];
 
     /// The name: the routing key a published type goes out under (for
@@ -81,6 +87,7 @@ impl EventType {
             EventType::TokenCheckExpiring => "integration.token.check_expiring",
             EventType::TokenRefreshed => "integration.token.refreshed",
             EventType::TokenRefreshFailed => "integration.token.refresh_failed",
+            EventType::SyncRunRequested => "integration.sync.run_requested",
             EventType::ShardUpdated => "shard.updated",
             EventType::SyncScheduled => "integration.sync.scheduled",
             EventType::WebhookReceived => "integration.webhook.received",
@@ -107,12 +114,15 @@ impl EventType {
     }
 
     /// Whether a webhook may subscribe to it: every type published about a
-    /// tenant's data and syncs (the timers' ticks concern no tenant).
+    /// tenant's data and syncs (the timers' ticks concern no tenant, and a
+    /// run handed on is this service's own business).
     pub fn is_subscribable(self) -> bool {
         self.is_published()
             && !matches!(
                 self,
-                EventType::SyncCheckDue | EventType::TokenCheckExpiring
+                EventType::SyncCheckDue
+                    | EventType::TokenCheckExpiring
+                    | EventType::SyncRunRequested
             )
     }
 
@@ -191,10 +201,15 @@ mod tests {
 
     #[test]
     fn names_are_unique_across_the_catalogue() {
+        // A type both published and consumed (a handed-on run) counts once.
+        let consumed_only: Vec<EventType> = EventType::CONSUMED
+            .into_iter()
+            .filter(|t| !t.is_published())
+            .collect();
         let mut names: Vec<&str> = EventType::PUBLISHED
             .iter()
             .map(|t| t.name())
-            .chain(EventType::bindings(&EventType::CONSUMED))
+            .chain(EventType::bindings(&consumed_only))
             .collect();
         let all = names.len();
         names.sort_unstable();

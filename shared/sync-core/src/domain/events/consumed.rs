@@ -119,3 +119,11 @@ mod tests {
         assert!(failure.external_id.is_none() && !failure.created);
     }
 }
+
+/// `integration.sync.run_requested`, this service's own hand-off of a run
+/// (see `payloads::SyncRunRequested`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRequested {
+    pub task_id: Uuid,
+}

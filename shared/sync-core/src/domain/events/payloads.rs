@@ -49,6 +49,17 @@ pub struct SyncFailed<'a> {
     pub error: &'a str,
 }
 
+/// `integration.sync.run_requested`: the task a function that owns runs is
+/// to take up, first (`continuation` 0, handed over by a trigger) or again
+/// (a run that stopped at its invocation's deadline).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRunRequested<'a> {
+    pub task_id: Uuid,
+    pub integration_id: &'a str,
+    pub continuation: u32,
+}
+
 /// Metadata carried inside data events, for processors that trace a record.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -19,7 +19,16 @@ use crate::domain::{
     time,
 };
 
-pub(super) use walk::InboundOutcome;
+pub(super) use walk::{HandOn, InboundOutcome};
+
+/// How a run left its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunEnd {
+    /// Ended (or found in another run's hands): the slot is given back.
+    Released,
+    /// Handed on before the deadline: the slot stays with the task.
+    HandedOn,
+}
 
 /// Why a run must stop early.
 pub(super) struct RunSignals {
@@ -59,17 +68,20 @@ impl SyncEngine {
             shutdown,
             lease_lost,
         };
-        self.execute_leased(
-            task,
-            integration,
-            entities,
-            &signals,
-            claim,
-            lease.run_lease(),
-        )
-        .await;
+        let end = self
+            .execute_leased(
+                task,
+                integration,
+                entities,
+                &signals,
+                claim,
+                lease.run_lease(),
+            )
+            .await;
         heartbeat.abort();
-        self.limiter.release(&lease).await;
+        if end == RunEnd::Released {
+            self.limiter.release(&lease).await;
+        }
     }
 
     async fn execute_leased(
@@ -80,7 +92,7 @@ impl SyncEngine {
         signals: &RunSignals,
         claim: Claim,
         run_lease: RunLease,
-    ) {
+    ) -> RunEnd {
         let execution = match &claim {
             Claim::Fresh => {
                 SyncExecution::start(task.task_id, task.tenant_id, task.integration_id.clone())
@@ -92,20 +104,41 @@ impl SyncEngine {
             .start(&task, &execution, &metadata, &claim, &run_lease)
             .await
         {
+            // Cancelled while it waited to be taken up: it ends here.
+            Ok(claimed) if claimed.cancel_requested => Err(RunError::Cancelled),
             Ok(claimed) => {
-                self.run_inbound(
-                    &claimed,
-                    &execution,
-                    &integration,
-                    &entities,
-                    &metadata,
-                    signals,
-                )
-                .await
+                let outcome = self
+                    .run_inbound(
+                        &claimed,
+                        &execution,
+                        &integration,
+                        &entities,
+                        &metadata,
+                        signals,
+                    )
+                    .await;
+                if let Ok(InboundOutcome {
+                    handed_on: Some(stop),
+                    ..
+                }) = &outcome
+                {
+                    return match self.hand_on(&claimed, &metadata, stop, &run_lease).await {
+                        Ok(true) => RunEnd::HandedOn,
+                        Ok(false) => {
+                            tracing::warn!("another run took this task over; it goes on");
+                            RunEnd::Released
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot hand the task on; recovery resumes it once its lease lapses");
+                            RunEnd::Released
+                        }
+                    };
+                }
+                outcome
             }
             Err(RunError::AlreadyStarted) => {
                 tracing::warn!("task already started elsewhere; this run stands down");
-                return;
+                return RunEnd::Released;
             }
             Err(e) => Err(e),
         };
@@ -118,6 +151,7 @@ impl SyncEngine {
             Some(&run_lease),
         )
         .await;
+        RunEnd::Released
     }
 
     /// The execution a dead run left, so the resumed run keeps its
@@ -180,6 +214,9 @@ impl SyncEngine {
                     t.execution_id = Some(execution_id);
                     t.attempts += 1;
                     t.run_lease = Some(run_lease.clone());
+                    if let Some(hand_off) = t.hand_off.as_mut() {
+                        hand_off.waiting = false;
+                    }
                 }
                 ours
             })
@@ -240,6 +277,7 @@ impl SyncEngine {
                         counters: t.counters,
                         cursors: t.cursors,
                         more_remaining: false,
+                        handed_on: None,
                     })
                     .unwrap_or_default();
                 (status, result, Some(e.to_string()))

@@ -43,6 +43,26 @@ pub struct InboundOutcome {
     pub counters: RecordCounters,
     pub cursors: BTreeMap<String, String>,
     pub more_remaining: bool,
+    /// Stopped before its deadline, to be handed on.
+    pub handed_on: Option<HandOn>,
+}
+
+/// Where a run that stopped before its deadline left its task.
+#[derive(Debug, Clone, Default)]
+pub struct HandOn {
+    pub counters: RecordCounters,
+    pub cursors: BTreeMap<String, String>,
+    /// Entity types finished, in the task's order.
+    pub entities_done: usize,
+    /// Records read by the task's runs so far.
+    pub records_read: u64,
+}
+
+/// How a walk ended.
+struct WalkEnd {
+    more_remaining: bool,
+    /// The entity type it stopped in, before its deadline.
+    stopped_in: Option<usize>,
 }
 
 struct Walk<'a> {
@@ -71,6 +91,9 @@ struct Walk<'a> {
     /// The previous page's states, cursors and progress being written while
     /// this page is read and published; at most one page at a time.
     writing: Option<PageWrite>,
+    /// The longest a page took (read, classify, publish): a run with a
+    /// deadline keeps twice this in hand for the page it would start.
+    slowest_page: std::time::Duration,
 }
 
 /// States of a page whose write is under way, by document id, so the next
@@ -117,42 +140,69 @@ impl SyncEngine {
             cursors: BTreeMap::new(),
             reached: BTreeMap::new(),
             deleted_in_run: HashMap::new(),
-            budget_used: 0,
+            // The read budget is the task's, across the runs it was handed through.
+            budget_used: task.hand_off.as_ref().map_or(0, |h| h.records_read),
             rereads: 0,
             windowed: provider.has_change_window(),
             pages_seen: HashSet::new(),
             writing: None,
+            slowest_page: std::time::Duration::ZERO,
         };
-        let walked = walk.walk(entities, signals).await;
+        let done = task.hand_off.as_ref().map_or(0, |h| h.entities_done);
+        let walked = walk.walk(entities, done, signals).await;
         // Whatever happened, the last page's write ends before the run does.
         let settled = walk.settle().await;
-        let more_remaining = walked?;
+        let end = walked?;
         settled?;
+        let cursors: BTreeMap<String, String> = walk
+            .reached
+            .iter()
+            .map(|(e, p)| (e.clone(), p.to_string()))
+            .collect();
+        let handed_on = end.stopped_in.map(|entities_done| HandOn {
+            counters: walk.counters,
+            cursors: cursors.clone(),
+            entities_done,
+            records_read: walk.budget_used,
+        });
         Ok(InboundOutcome {
             counters: walk.counters,
-            cursors: walk
-                .reached
-                .iter()
-                .map(|(e, p)| (e.clone(), p.to_string()))
-                .collect(),
-            more_remaining,
+            cursors,
+            more_remaining: end.more_remaining,
+            handed_on,
         })
     }
 }
 
 impl Walk<'_> {
-    /// Reads every entity type from its cursor; whether more remain.
-    async fn walk(&mut self, entities: &[String], signals: &RunSignals) -> Result<bool, RunError> {
+    /// Reads every entity type after the first `done` from its cursor, until
+    /// the read budget is spent or the deadline is near.
+    async fn walk(
+        &mut self,
+        entities: &[String],
+        done: usize,
+        signals: &RunSignals,
+    ) -> Result<WalkEnd, RunError> {
         let (engine, task, integration) = (self.engine, self.task, self.integration);
         let provider = self.provider.clone();
         let mut more_remaining = false;
-        'entities: for (position, entity) in entities.iter().enumerate() {
+        let mut stopped_in = None;
+        let mut pages_read = 0u64;
+        'entities: for (position, entity) in entities.iter().enumerate().skip(done) {
             let cursor = self.load_cursor(entity).await?;
             let overlap =
                 chrono::Duration::from_std(engine.settings.cursor_overlap).unwrap_or_default();
             let since = cursor.position.as_ref().map(|p| p.modified_at - overlap);
             let mut page_token = cursor.resume_page.clone().filter(|_| !self.windowed);
             loop {
+                // At least one page a run, so a margin longer than an
+                // invocation cannot keep a task from moving.
+                if pages_read > 0 && self.deadline_near() {
+                    self.resume_from(entity, page_token.clone());
+                    stopped_in = Some(position);
+                    break 'entities;
+                }
+                let page_started = tokio::time::Instant::now();
                 let request = PageRequest {
                     entity_type: entity.clone(),
                     cursor: page_token.take(),
@@ -173,6 +223,8 @@ impl Walk<'_> {
                 } = page;
                 self.check_not_seen(entity, &records)?;
                 self.absorb(entity, records).await?;
+                pages_read += 1;
+                self.slowest_page = self.slowest_page.max(page_started.elapsed());
                 if next_cursor.is_none() {
                     self.resume_from(entity, None);
                 }
@@ -195,7 +247,20 @@ impl Walk<'_> {
         }
         let rest = self.publisher.finish();
         self.commit(rest, Vec::new()).await?;
-        Ok(more_remaining)
+        Ok(WalkEnd {
+            more_remaining,
+            stopped_in,
+        })
+    }
+
+    /// Whether the run must stop before its next page: less time is left than
+    /// the margin plus twice the slowest page so far.
+    fn deadline_near(&self) -> bool {
+        let engine = self.engine;
+        engine
+            .runner
+            .time_left()
+            .is_some_and(|left| left < engine.settings.deadline_margin + self.slowest_page * 2)
     }
 
     async fn load_cursor(&mut self, entity: &str) -> Result<EntityCursor, RunError> {
