@@ -19,7 +19,20 @@ async fn main() -> Result<(), lambda_http::Error> {
     let allowlist = HostAllowlist::new(settings.webhooks.allowed_hosts.clone());
     let core = Core::assemble_handing_off(settings, syncing.adapters);
     let deliveries = syncing.deliveries;
+    let invalidate = deliveries.clone();
     let webhooks = WebhookService::new(Repository::new(store), allowlist)
-        .on_change(move |tenant| deliveries.invalidate(tenant));
-    lambda_http::run(sync_http::router(AppState::new(&core, webhooks))).await
+        .on_change(move |tenant| invalidate.invalidate(tenant));
+    // Lambda freezes the sandbox once it has answered: what a request
+    // published (a resolved conflict's data.synced) reaches webhooks first.
+    let router = sync_http::router(AppState::new(&core, webhooks)).layer(
+        axum::middleware::from_fn(move |request, next: axum::middleware::Next| {
+            let deliveries = deliveries.clone();
+            async move {
+                let response = next.run(request).await;
+                deliveries.idle().await;
+                response
+            }
+        }),
+    );
+    lambda_http::run(router).await
 }

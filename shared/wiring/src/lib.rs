@@ -8,10 +8,13 @@ use std::{future::Future, sync::Arc};
 
 use tokio::net::TcpListener;
 
+#[cfg(feature = "rabbitmq")]
 use amqp_consumer::{ConsumerSettings, RabbitMqConsumer};
+#[cfg(feature = "rabbitmq")]
 use bus_rabbitmq::RabbitMqBus;
 use platform::{IntegrationManagerProxy, Neighbours};
 use sandbox::SandboxProvider;
+#[cfg(feature = "cosmos")]
 use store_cosmos::{CosmosStore, CosmosStoreOptions};
 use store_sqlite::SqliteStore;
 use sync_core::{
@@ -50,6 +53,7 @@ pub struct App {
     /// Set in embedded mode, so a host can watch the events.
     pub in_process_bus: Option<InProcessBus>,
     /// Set with RabbitMQ: the container consumes the service queue through it.
+    #[cfg(feature = "rabbitmq")]
     pub rabbitmq: Option<Arc<RabbitMqBus>>,
     /// The sandbox provider, so demos and tests can change its records.
     pub sandbox: SandboxProvider,
@@ -60,7 +64,7 @@ pub struct App {
 impl App {
     pub async fn build(settings: Settings) -> Result<Self, BootstrapError> {
         let store = build_store(&settings).await?;
-        let (bus, in_process_bus, rabbitmq) = build_bus(&settings).await?;
+        let (bus, in_process_bus, _rabbitmq) = build_bus(&settings).await?;
         let deliveries =
             DeliveryWorker::start(Repository::new(store.clone()), settings.webhooks.clone())
                 .map_err(|e| BootstrapError::Deliveries(e.into()))?;
@@ -95,7 +99,8 @@ impl App {
             core,
             http,
             in_process_bus,
-            rabbitmq,
+            #[cfg(feature = "rabbitmq")]
+            rabbitmq: _rabbitmq,
             sandbox,
             deliveries,
         })
@@ -139,8 +144,9 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = tokio_util::sync::CancellationToken::new();
-        let mut background = tokio::task::JoinSet::new();
+        let mut background = tokio::task::JoinSet::<anyhow::Result<()>>::new();
         let (settings, core) = (self.core.settings.clone(), &self.core);
+        #[cfg(feature = "rabbitmq")]
         if let Some(rabbitmq) = &self.rabbitmq {
             let consumer = RabbitMqConsumer::new(
                 rabbitmq.clone(),
@@ -212,7 +218,18 @@ impl App {
     }
 }
 
+/// What a build without one of the cloud adapters answers when configured for it.
+#[cfg(not(all(feature = "cosmos", feature = "rabbitmq")))]
+fn not_built(what: &str, variable: &str) -> BoxError {
+    format!(
+        "{variable} is set, but this binary was built without {what}: \
+         build it with `--features cloud` (the Dockerfile does)"
+    )
+    .into()
+}
+
 async fn build_store(settings: &Settings) -> Result<Arc<dyn DocumentStore>, BootstrapError> {
+    #[cfg(feature = "cosmos")]
     if let Some(options) = CosmosStoreOptions::from_settings(&settings.cosmos_db) {
         let store = CosmosStore::connect(options)
             .await
@@ -220,11 +237,23 @@ async fn build_store(settings: &Settings) -> Result<Arc<dyn DocumentStore>, Boot
         tracing::info!(database = %store.database_id(), "using Azure Cosmos DB");
         return Ok(Arc::new(store));
     }
+    #[cfg(not(feature = "cosmos"))]
+    if settings.cosmos_db.endpoint.is_some() {
+        return Err(BootstrapError::Store(not_built(
+            "Cosmos DB",
+            "COSMOS_DB_ENDPOINT",
+        )));
+    }
     let store = SqliteStore::open_in_dir(&settings.storage.data_dir)
         .map_err(|e| BootstrapError::Store(e.into()))?;
     tracing::info!(path = %store.path().display(), "using the embedded SQLite store");
     Ok(Arc::new(store))
 }
+
+#[cfg(feature = "rabbitmq")]
+type RabbitMqLink = Arc<RabbitMqBus>;
+#[cfg(not(feature = "rabbitmq"))]
+type RabbitMqLink = ();
 
 async fn build_bus(
     settings: &Settings,
@@ -232,11 +261,14 @@ async fn build_bus(
     (
         Arc<dyn EventBus>,
         Option<InProcessBus>,
-        Option<Arc<RabbitMqBus>>,
+        Option<RabbitMqLink>,
     ),
     BootstrapError,
 > {
     match &settings.rabbitmq.url {
+        #[cfg(not(feature = "rabbitmq"))]
+        Some(_) => Err(BootstrapError::Bus(not_built("RabbitMQ", "RABBITMQ_URL"))),
+        #[cfg(feature = "rabbitmq")]
         Some(url) => {
             let outage_tolerance = settings.recovery.outage_tolerance;
             let bus = RabbitMqBus::connect(&settings.rabbitmq, url, outage_tolerance)

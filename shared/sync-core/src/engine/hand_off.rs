@@ -19,7 +19,6 @@
 
 use std::sync::Arc;
 
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{Claim, RunError, SyncEngine, inbound::HandOn, limits::SlotLease};
@@ -204,23 +203,8 @@ impl SyncEngine {
                 Err(LimitError::Store(e)) => return Err(RunError::from(e).into()),
             },
         };
-        let claim = match task.status {
-            TaskStatus::Pending => Claim::Fresh,
-            _ => Claim::Resume {
-                previous: task.run_lease.clone(),
-            },
-        };
-        let engine = Arc::clone(self);
-        let span = tracing::info_span!("sync_task", tenant_id = %tenant, task_id = %task_id);
-        let cancel = self.runner.cancellation();
-        self.runner.spawn(
-            async move {
-                engine
-                    .execute(task, integration, entities, lease, cancel, claim)
-                    .await
-            }
-            .instrument(span),
-        );
+        let claim = Claim::taking_up(&task);
+        self.run_in_background(task, integration, entities, lease, claim);
         Ok(TakeUp::Started)
     }
 }

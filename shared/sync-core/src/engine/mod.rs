@@ -29,7 +29,6 @@ pub mod resolve;
 use std::sync::Arc;
 
 use chrono::Utc;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -214,18 +213,7 @@ impl SyncEngine {
             return Ok(task);
         }
 
-        let engine = Arc::clone(self);
-        let span = tracing::info_span!("sync_task", tenant_id = %tenant, task_id = %task.task_id);
-        let run_task = task.clone();
-        let cancel = self.runner.cancellation();
-        self.runner.spawn(
-            async move {
-                engine
-                    .execute(run_task, integration, entities, lease, cancel, Claim::Fresh)
-                    .await
-            }
-            .instrument(span),
-        );
+        self.run_in_background(task.clone(), integration, entities, lease, Claim::Fresh);
         Ok(task)
     }
 

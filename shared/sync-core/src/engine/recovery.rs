@@ -212,27 +212,12 @@ impl SyncEngine {
             Err(LimitError::Rejected(_)) => return Ok(false),
             Err(LimitError::Store(e)) => return Err(e.into()),
         };
-        let claim = match task.status {
-            TaskStatus::Pending => Claim::Fresh,
-            _ => Claim::Resume {
-                previous: task.run_lease.clone(),
-            },
-        };
         tracing::warn!(
             attempts = task.attempts,
             "resuming a task whose run died, from its cursor"
         );
-        let engine = Arc::clone(self);
-        let span = tracing::info_span!("sync_task", tenant_id = %tenant, task_id = %task.task_id);
-        let cancel = self.runner.cancellation();
-        self.runner.spawn(
-            async move {
-                engine
-                    .execute(task, integration, entities, lease, cancel, claim)
-                    .await
-            }
-            .instrument(span),
-        );
+        let claim = Claim::taking_up(&task);
+        self.run_in_background(task, integration, entities, lease, claim);
         Ok(true)
     }
 }

@@ -160,6 +160,7 @@ impl RuntimeApi {
 
     /// Invokes the function with `event`; its answer, or `None` when the
     /// invocation's deadline passed first (the caller kills the sandbox).
+    /// A function that never takes the invocation fails the test.
     pub async fn invoke_within_deadline(&self, event: Value) -> Option<Outcome> {
         let id = uuid::Uuid::new_v4().to_string();
         self.state
@@ -168,6 +169,7 @@ impl RuntimeApi {
             .queue
             .push_back((id.clone(), event));
         self.arrived.notify_waiters();
+        let untaken_until = tokio::time::Instant::now() + Duration::from_secs(90);
         loop {
             let settled = self.settled.notified();
             let deadline = {
@@ -177,9 +179,17 @@ impl RuntimeApi {
                 }
                 state.deadlines.get(&id).copied()
             };
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                self.state.lock().unwrap().deadlines.remove(&id);
-                return None;
+            let now = tokio::time::Instant::now();
+            match deadline {
+                Some(deadline) if now >= deadline => {
+                    self.state.lock().unwrap().deadlines.remove(&id);
+                    return None;
+                }
+                Some(_) => {}
+                None => assert!(
+                    now < untaken_until,
+                    "the function never took invocation {id}"
+                ),
             }
             let _ = tokio::time::timeout(Duration::from_millis(20), settled).await;
         }
@@ -187,27 +197,38 @@ impl RuntimeApi {
 
     /// Invokes the function with `event` and waits for its answer.
     pub async fn invoke(&self, event: Value) -> Outcome {
-        let id = uuid::Uuid::new_v4().to_string();
-        self.state
-            .lock()
-            .unwrap()
-            .queue
-            .push_back((id.clone(), event));
-        self.arrived.notify_waiters();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-        loop {
-            let settled = self.settled.notified();
-            if let Some(outcome) = self.state.lock().unwrap().outcomes.remove(&id) {
-                return outcome;
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "the function did not answer invocation {id}"
-            );
-            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), settled).await;
-        }
+        self.invoke_within_deadline(event)
+            .await
+            .expect("the function answered within its deadline")
     }
+}
+
+/// The function binary configured as Lambda starts it against `api`, plus `env`.
+pub(super) fn function_command(
+    binary: &str,
+    api: &RuntimeApi,
+    env: &[(&str, String)],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            Path::new(binary).file_name().unwrap(),
+        )
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
 }
 
 /// A function binary running against `api`, configured like a deployment.
@@ -217,25 +238,7 @@ pub struct RunningFunction {
 
 impl RunningFunction {
     pub fn start(binary: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
-        let mut command = tokio::process::Command::new(binary);
-        command
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-            .env(
-                "AWS_LAMBDA_FUNCTION_NAME",
-                Path::new(binary).file_name().unwrap(),
-            )
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
+        let mut command = function_command(binary, api, env);
         RunningFunction {
             child: command.spawn().expect("the function binary starts"),
         }

@@ -147,25 +147,7 @@ impl LambdaFunction {
 
     async fn cold_start(&self) -> Sandbox {
         let api = RuntimeApi::with_timeout(self.timeout).await;
-        let mut command = tokio::process::Command::new(&self.binary);
-        command
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-            .env(
-                "AWS_LAMBDA_FUNCTION_NAME",
-                std::path::Path::new(&self.binary).file_name().unwrap(),
-            )
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true);
-        for (key, value) in &self.env {
-            command.env(key, value);
-        }
+        let mut command = super::runtime_api::function_command(&self.binary, &api, &self.env);
         let child = command.spawn().expect("the function binary starts");
         let pid = child.id().expect("a running child has a pid");
         api.freeze_on_answer(pid);

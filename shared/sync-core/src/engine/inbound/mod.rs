@@ -7,6 +7,7 @@ mod walk;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{RunError, SyncEngine, limits::SlotLease, outage::through_store_outage};
 use crate::domain::{
@@ -40,11 +41,47 @@ pub(super) struct RunSignals {
 pub(in crate::engine) enum Claim {
     /// A pending task, started for the first time.
     Fresh,
-    /// A running task whose run died; `previous` is the dead run's lease.
+    /// A running task whose run died or was handed on; `previous` is the
+    /// lease it was left with.
     Resume { previous: Option<RunLease> },
 }
 
+impl Claim {
+    /// How a run takes up `task` as it was read: fresh while it is pending.
+    pub(in crate::engine) fn taking_up(task: &SyncTask) -> Claim {
+        match task.status {
+            TaskStatus::Pending => Claim::Fresh,
+            _ => Claim::Resume {
+                previous: task.run_lease.clone(),
+            },
+        }
+    }
+}
+
 impl SyncEngine {
+    /// Runs `task` in the background on this process's runner (see [`Self::execute`]).
+    pub(in crate::engine) fn run_in_background(
+        self: &Arc<Self>,
+        task: SyncTask,
+        integration: Integration,
+        entities: Vec<String>,
+        lease: SlotLease,
+        claim: Claim,
+    ) {
+        let engine = Arc::clone(self);
+        let span =
+            tracing::info_span!("sync_task", tenant_id = %task.tenant_id, task_id = %task.task_id);
+        let cancel = self.runner.cancellation();
+        self.runner.spawn(
+            async move {
+                engine
+                    .execute(task, integration, entities, lease, cancel, claim)
+                    .await
+            }
+            .instrument(span),
+        );
+    }
+
     /// Runs a task to its end and records how it ended. Never panics on
     /// provider, bus or store failures: they end the task as `failed`. The slot
     /// lease is kept alive meanwhile and released only after the end event is
