@@ -54,14 +54,7 @@ fn the_compose_file_is_valid() {
 #[test]
 fn every_function_binary_is_deployed_by_the_template() {
     let template = std::fs::read_to_string(repository().join("infra/template.yaml")).unwrap();
-    for binary in [
-        "http-api",
-        "on-shard-updated",
-        "on-webhook",
-        "on-schedule",
-        "token-refresher",
-        "on-mapping-result",
-    ] {
+    for binary in integration_tests::lambda::FUNCTIONS {
         assert!(
             template.contains(&format!("Binary: {binary}")),
             "{binary} is not deployed"

@@ -266,14 +266,7 @@ fn function_start(name: &str, env: &[(&'static str, String)]) -> (f64, f64, f64)
 /// the real RabbitMQ (connecting in the background).
 async fn function_rows(rows: &mut Vec<String>, bench: &str) {
     let deployment = integration_tests::lambda::deployment(&[], &[]).await;
-    for name in [
-        "http-api",
-        "on-shard-updated",
-        "on-webhook",
-        "on-schedule",
-        "token-refresher",
-        "on-mapping-result",
-    ] {
+    for name in integration_tests::lambda::FUNCTIONS {
         // The median of five cold starts: one start is at the mercy of the
         // shared machine's scheduler.
         let mut starts: Vec<_> = (0..5)

@@ -127,6 +127,22 @@ pub async fn declare_exchange(channel: &lapin::Channel, exchange: &str) {
         .expect("declare exchange");
 }
 
+/// Binds `queue` to `exchange` under each of `keys`.
+pub async fn bind(channel: &lapin::Channel, queue: &str, exchange: &str, keys: &[&str]) {
+    for key in keys {
+        channel
+            .queue_bind(
+                queue.into(),
+                exchange.into(),
+                (*key).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("bind {queue} to {key}: {e}"));
+    }
+}
+
 /// Declares `exchange` (durable topic, as the service does) and binds `queue`
 /// to every routing key of it.
 pub async fn bind_to_everything(channel: &lapin::Channel, queue: &str, exchange: &str) {

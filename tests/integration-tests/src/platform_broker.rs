@@ -9,7 +9,7 @@ use std::process::Command;
 
 use lapin::{
     ExchangeKind,
-    options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    options::{ExchangeDeclareOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, LongString},
 };
 
@@ -61,21 +61,6 @@ async fn queue(channel: &lapin::Channel, name: &str, arguments: FieldTable) {
         .unwrap_or_else(|e| panic!("declare {name}: {e}"));
 }
 
-async fn bind(channel: &lapin::Channel, queue: &str, exchange: &str, keys: &[&str]) {
-    for key in keys {
-        channel
-            .queue_bind(
-                queue.into(),
-                exchange.into(),
-                (*key).into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("bind {queue} to {key}: {e}"));
-    }
-}
-
 /// What ensureQueues.ts declares that concerns this service: the exchanges,
 /// and the queue its CRM mapping consumer reads our records from.
 pub async fn declare_as_integration_processors(url: &str) {
@@ -111,7 +96,7 @@ pub async fn declare_as_integration_processors(url: &str) {
     );
     raw.insert("x-message-ttl".into(), AMQPValue::LongInt(86_400_000));
     queue(&channel, "integration_data_raw", raw).await;
-    bind(
+    crate::broker::bind(
         &channel,
         "integration_data_raw",
         "coder_events",
@@ -121,7 +106,7 @@ pub async fn declare_as_integration_processors(url: &str) {
     let mut dlq = FieldTable::default();
     dlq.insert("x-message-ttl".into(), AMQPValue::LongInt(604_800_000));
     queue(&channel, "integration_data_raw.dlq", dlq).await;
-    bind(
+    crate::broker::bind(
         &channel,
         "integration_data_raw.dlq",
         "coder_events.dlx",
@@ -136,7 +121,7 @@ pub async fn declare_as_the_first_implementation(url: &str) {
     let connection = crate::broker::connect_to(url).await;
     let channel = connection.create_channel().await.expect("channel");
     queue(&channel, "integration_sync_service", FieldTable::default()).await;
-    bind(
+    crate::broker::bind(
         &channel,
         "integration_sync_service",
         "coder_events",
@@ -154,7 +139,7 @@ pub async fn declare_as_the_first_implementation(url: &str) {
         FieldTable::default(),
     )
     .await;
-    bind(
+    crate::broker::bind(
         &channel,
         "integration_sync_service_sync_tasks",
         "coder_events",

@@ -147,7 +147,8 @@ pub struct SyncTask {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
     /// How many runs took this task up: more than one when a run died (its
-    /// process crashed or lost its lease) and another resumed it from the cursor.
+    /// process crashed or lost its lease) and another resumed it from the
+    /// cursor, or when a run stopped at its deadline and handed it on.
     #[serde(default)]
     pub attempts: u32,
     /// The run that holds the task now, so a crashed run can be told apart

@@ -21,7 +21,11 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{Claim, RunError, SyncEngine, inbound::HandOn, limits::SlotLease};
+use super::{
+    Claim, RunError, SyncEngine,
+    inbound::{HandOn, metadata_of},
+    limits::SlotLease,
+};
 use crate::{
     domain::{
         SyncTask, TaskStatus, TenantId,
@@ -77,7 +81,7 @@ impl SyncEngine {
             waiting: true,
             ..HandOff::default()
         });
-        let event = self.run_requested(task, 0, &request_metadata(task));
+        let event = self.run_requested(task, 0, &metadata_of(task, None));
         task.outbox.push(event.to_pending());
     }
 
@@ -206,19 +210,6 @@ impl SyncEngine {
         let claim = Claim::taking_up(&task);
         self.run_in_background(task, integration, entities, lease, claim);
         Ok(TakeUp::Started)
-    }
-}
-
-/// A run request's metadata before the run has an execution: caused by the
-/// task, on behalf of its user.
-fn request_metadata(task: &SyncTask) -> EventMetadata {
-    EventMetadata {
-        correlation_id: None,
-        causation_id: Some(task.task_id),
-        user_id: task
-            .triggered_by
-            .as_deref()
-            .and_then(|by| Uuid::parse_str(by).ok()),
     }
 }
 

@@ -16,6 +16,16 @@ pub use sandbox::{EventSourceMapping, Invocation, LambdaFunction, function_binar
 
 use crate::spawn::test_settings;
 
+/// Every function binary, as `infra/template.yaml` deploys them.
+pub const FUNCTIONS: [&str; 6] = [
+    "http-api",
+    "on-shard-updated",
+    "on-webhook",
+    "on-schedule",
+    "token-refresher",
+    "on-mapping-result",
+];
+
 /// Names no other test uses, a database of its own, and the environment a
 /// deployment would give the function.
 pub struct Deployment {

@@ -27,7 +27,7 @@ use std::{
 use futures::StreamExt;
 use lapin::{
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
         QueueDeclareOptions,
     },
     types::FieldTable,
@@ -240,18 +240,7 @@ impl EventSourceMapping {
             )
             .await
             .expect("the function's queue");
-        for key in routing_keys {
-            channel
-                .queue_bind(
-                    queue.into(),
-                    exchange.into(),
-                    (*key).into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .expect("binding");
-        }
+        crate::broker::bind(&channel, queue, exchange, routing_keys).await;
         let batches = Arc::new(Mutex::new(Vec::new()));
         let mut handles = Vec::new();
         for n in 0..pollers {

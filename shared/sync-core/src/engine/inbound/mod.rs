@@ -136,7 +136,7 @@ impl SyncEngine {
             }
             Claim::Resume { .. } => self.execution_of(&task).await,
         };
-        let metadata = metadata_of(&task, &execution);
+        let metadata = metadata_of(&task, Some(&execution));
         let outcome = match self
             .start(&task, &execution, &metadata, &claim, &run_lease)
             .await
@@ -275,7 +275,7 @@ impl SyncEngine {
     /// deactivated while its run was dead) as `failed`, with the reason.
     pub(in crate::engine) async fn abandon(&self, task: SyncTask, why: String) {
         let execution = self.execution_of(&task).await;
-        let metadata = metadata_of(&task, &execution);
+        let metadata = metadata_of(&task, Some(&execution));
         let lease = task.run_lease.clone();
         let entities = task.entity_type.clone().into_iter().collect::<Vec<_>>();
         self.finish(
@@ -446,9 +446,13 @@ impl SyncEngine {
 
 /// The platform's rule wants uuids here: a task an event started has no
 /// user (its `triggeredBy` names the event), one a person started has theirs.
-fn metadata_of(task: &SyncTask, execution: &SyncExecution) -> EventMetadata {
+/// Before a run has an execution (a hand-off), there is no correlation id yet.
+pub(in crate::engine) fn metadata_of(
+    task: &SyncTask,
+    execution: Option<&SyncExecution>,
+) -> EventMetadata {
     EventMetadata {
-        correlation_id: Some(execution.correlation_id),
+        correlation_id: execution.map(|e| e.correlation_id),
         causation_id: Some(task.task_id),
         user_id: task
             .triggered_by
