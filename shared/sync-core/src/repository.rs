@@ -164,6 +164,22 @@ impl Repository {
             .collect()
     }
 
+    /// Only `fields` of several documents of one tenant, parsed into `H` (a
+    /// partial view of `T`); missing ones are left out.
+    pub async fn get_fields<T: Document, H: DeserializeOwned>(
+        &self,
+        tenant: TenantId,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<H>, StoreError> {
+        self.store
+            .read_many_fields(T::COLLECTION, tenant, ids, fields)
+            .await?
+            .iter()
+            .map(|d| serde_json::from_str(&d.body).map_err(|e| StoreError::Unexpected(e.into())))
+            .collect()
+    }
+
     /// Writes several documents of one tenant (each idempotent).
     pub async fn upsert_many<T: Document>(
         &self,

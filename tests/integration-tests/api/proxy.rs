@@ -48,6 +48,42 @@ async fn a_provider_without_an_adapter_syncs_through_integration_manager() {
     app.cleanup().await;
 }
 
+/// The request budget is meant for a CRM's API limits: calls to the
+/// platform's own integration-manager are not held to it. With one request a
+/// second, the twelve pages below would take eleven seconds at least.
+#[tokio::test]
+async fn integration_manager_is_not_held_to_a_crm_request_budget() {
+    let integration: Integration = serde_json::from_value(json!({
+        "id": format!("pd-{}", Uuid::new_v4().simple()),
+        "tenantId": Uuid::new_v4(),
+        "provider": "pipedrive",
+        "status": "active",
+        "syncConfig": {"entityMappings": [{"externalEntity": "deals", "enabled": true}]}
+    }))
+    .unwrap();
+    let platform = FakePlatform::start(vec![integration.clone()]).await;
+    platform.set_fetchable(rows(120, None));
+    let app = spawn_app(SpawnOptions {
+        integration_manager_url: Some(platform.url.clone()),
+        page_size: Some(10),
+        tweak: Some(|s| {
+            s.providers.requests_per_second = 1;
+            s.providers.burst = 1;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    run(&app, &integration, 120).await;
+    assert!(platform.fetch_calls() >= 12);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "integration-manager's pages were held to the CRM budget ({:?})",
+        started.elapsed()
+    );
+    app.cleanup().await;
+}
+
 /// One sync to its end; `changed` records were created or updated.
 async fn run(app: &integration_tests::TestApp, integration: &Integration, changed: u64) {
     let task_id = app

@@ -49,6 +49,20 @@ pub async fn connect_deployment_database() -> CosmosStore {
     .await
 }
 
+/// A fresh database with the platform's container names, and its id, for a
+/// process that connects to it by itself (the first implementation, in the
+/// side-by-side bench).
+pub async fn fresh_platform_database() -> (CosmosStore, String) {
+    let id = std::sync::Mutex::new(String::new());
+    let store = connect_fresh(|| {
+        let options = unique_database_options();
+        *id.lock().unwrap() = options.database_id.clone();
+        options
+    })
+    .await;
+    (store, id.into_inner().unwrap())
+}
+
 async fn connect_fresh(options: impl Fn() -> CosmosStoreOptions) -> CosmosStore {
     for _ in 0..5 {
         match CosmosStore::connect(options()).await {

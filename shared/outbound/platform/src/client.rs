@@ -133,6 +133,20 @@ impl PlatformClient {
             .await
     }
 
+    /// [`post_read`](Self::post_read) answering with the body's bytes, for
+    /// a caller that parses them into its own types (a page of records is
+    /// kept as the provider's text, never built into a JSON tree).
+    pub async fn post_read_bytes(
+        &self,
+        neighbour: &Neighbour,
+        segments: &[&str],
+        tenant: TenantId,
+        body: &Value,
+    ) -> Result<bytes::Bytes, NeighbourError> {
+        self.retried(|| self.call_bytes(Method::POST, neighbour, segments, tenant, Some(body)))
+            .await
+    }
+
     /// `POST` that changes something: sent once, never repeated.
     pub async fn post_once(
         &self,
@@ -145,10 +159,10 @@ impl PlatformClient {
             .await
     }
 
-    async fn retried<F, Fut>(&self, call: F) -> Result<Value, NeighbourError>
+    async fn retried<T, F, Fut>(&self, call: F) -> Result<T, NeighbourError>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Value, NeighbourError>>,
+        Fut: std::future::Future<Output = Result<T, NeighbourError>>,
     {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
@@ -169,6 +183,24 @@ impl PlatformClient {
         tenant: TenantId,
         body: Option<&Value>,
     ) -> Result<Value, NeighbourError> {
+        let bytes = self
+            .call_bytes(method, neighbour, segments, tenant, body)
+            .await?;
+        serde_json::from_slice::<Value>(&bytes).map_err(|e| NeighbourError::Invalid {
+            neighbour: neighbour.name,
+            detail: format!("its answer is not JSON: {e}"),
+        })
+    }
+
+    /// One call: the body of a successful answer, or the error it means.
+    async fn call_bytes(
+        &self,
+        method: Method,
+        neighbour: &Neighbour,
+        segments: &[&str],
+        tenant: TenantId,
+        body: Option<&Value>,
+    ) -> Result<bytes::Bytes, NeighbourError> {
         let unavailable = |detail: String| NeighbourError::Unavailable {
             neighbour: neighbour.name,
             detail,
@@ -191,14 +223,10 @@ impl PlatformClient {
             .bytes()
             .await
             .map_err(|e| unavailable(e.without_url().to_string()))?;
-        let parsed = serde_json::from_slice::<Value>(&bytes);
         if status.is_success() {
-            return parsed.map_err(|e| NeighbourError::Invalid {
-                neighbour: neighbour.name,
-                detail: format!("its answer is not JSON: {e}"),
-            });
+            return Ok(bytes);
         }
-        let detail = parsed
+        let detail = serde_json::from_slice::<Value>(&bytes)
             .ok()
             .as_ref()
             .and_then(error_message)

@@ -8,7 +8,7 @@
 //! There is no push route: writes go to providers natively.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::{Value, json, value::RawValue};
 
 use super::client::{Neighbour, NeighbourError, PlatformClient, expect_document};
 use sync_core::{
@@ -39,7 +39,8 @@ impl IntegrationManager {
         })
     }
 
-    /// One page of records through integration-manager's own adapter.
+    /// One page of records through integration-manager's own adapter, each
+    /// as the JSON text the route sent.
     pub async fn fetch(
         &self,
         integration: &Integration,
@@ -47,7 +48,7 @@ impl IntegrationManager {
         filters: Option<&Value>,
         limit: usize,
         offset: u64,
-    ) -> Result<Vec<Value>, NeighbourError> {
+    ) -> Result<Vec<Box<RawValue>>, NeighbourError> {
         let body = json!({
             "direction": "inbound",
             "entityType": entity_type,
@@ -57,20 +58,20 @@ impl IntegrationManager {
         });
         let answer = self
             .client
-            .post_read(
+            .post_read_bytes(
                 &self.neighbour,
                 &["api", "v1", "integrations", &integration.id, "fetch"],
                 integration.tenant_id,
                 &body,
             )
             .await?;
-        match answer {
-            Value::Array(rows) => Ok(rows),
-            other => Err(NeighbourError::Invalid {
+        serde_json::from_slice::<Vec<Box<RawValue>>>(&answer).map_err(|e| {
+            let start = String::from_utf8_lossy(&answer[..answer.len().min(80)]).into_owned();
+            NeighbourError::Invalid {
                 neighbour: NAME,
-                detail: format!("fetch answered {other:.80} where its route returns an array"),
-            }),
-        }
+                detail: format!("fetch answered `{start}` where its route returns an array ({e})"),
+            }
+        })
     }
 }
 

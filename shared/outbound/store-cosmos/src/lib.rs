@@ -11,6 +11,7 @@
 
 mod connect;
 mod errors;
+mod ledger;
 mod ops;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use azure_data_cosmos::clients::ContainerClient;
 
 pub use connect::CosmosStoreOptions;
+pub use ledger::{LedgerSnapshot, requests_sent};
 
 use sync_core::ports::store::Collection;
 

@@ -103,6 +103,29 @@ impl RecordState {
     }
 }
 
+/// What unchanged detection reads of a stored [`RecordState`]: whether the
+/// provider's bytes are the same as last time, without the snapshot (most
+/// of a state's size). Only a record whose bytes differ has its whole state read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordHead {
+    pub external_id: String,
+    #[serde(default)]
+    pub raw_hash: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl RecordHead {
+    /// The fields of a stored state a head is read from.
+    pub const FIELDS: &'static [&'static str] = &["externalId", "rawHash", "deleted"];
+
+    /// A live record last read with exactly these bytes.
+    pub fn same_bytes(&self, bytes: &str) -> bool {
+        !self.deleted && self.raw_hash.as_deref() == Some(bytes)
+    }
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// A JSON value as text (for [`RecordState::snapshot`]).

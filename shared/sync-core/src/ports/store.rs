@@ -257,6 +257,42 @@ pub trait DocumentStore: Send + Sync + 'static {
             .collect()
     }
 
+    /// Only the top-level `fields` of several documents of one partition, each
+    /// as the JSON text of an object holding those of them it has (and no
+    /// others); missing documents are absent. Unchanged detection reads
+    /// record states this way: a state's hashes, without its snapshot. A
+    /// store that can project overrides it (Cosmos DB: one query instead of
+    /// a point read per document; SQLite: the fields extracted in place).
+    /// Every field must pass [`is_safe_field`].
+    async fn read_many_fields(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<TextDocument>, StoreError> {
+        if let Some(bad) = fields.iter().find(|f| !is_safe_field(f)) {
+            return Err(StoreError::InvalidQuery(format!(
+                "field `{bad}` cannot be read"
+            )));
+        }
+        self.read_many(collection, tenant, ids)
+            .await?
+            .into_iter()
+            .map(|document| {
+                let projected: serde_json::Map<String, Value> = fields
+                    .iter()
+                    .filter_map(|f| document.body.get(*f).map(|v| ((*f).to_owned(), v.clone())))
+                    .collect();
+                Ok(TextDocument {
+                    body: Value::Object(projected).to_string(),
+                    id: document.id,
+                    etag: document.etag,
+                })
+            })
+            .collect()
+    }
+
     /// [`read`](Self::read) answering with the body's JSON text.
     async fn read_text(
         &self,

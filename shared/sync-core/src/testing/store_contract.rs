@@ -22,6 +22,7 @@ pub async fn run_all(store: &dyn DocumentStore) {
     a_forged_continuation_token_is_refused(store).await;
     racing_read_modify_writes_lose_no_update(store).await;
     batch_reads_and_writes_stay_in_their_partition(store).await;
+    projected_reads_hold_only_the_fields_asked_for(store).await;
     store.health().await.expect("healthy store");
 }
 
@@ -481,4 +482,64 @@ pub async fn batch_reads_and_writes_stay_in_their_partition(store: &dyn Document
         .unwrap();
     assert_eq!(theirs.len(), 1);
     assert_eq!(theirs[0].body["value"], 99);
+}
+
+pub async fn projected_reads_hold_only_the_fields_asked_for(store: &dyn DocumentStore) {
+    let (tenant, stranger) = (Uuid::new_v4(), Uuid::new_v4());
+    let state = |id: &str, t: Uuid, hash: Option<&str>| {
+        let mut body = json!({
+            "id": id, "tenantId": t.to_string(), "externalId": format!("x-{id}"),
+            "deleted": false, "snapshot": {"big": "x".repeat(512), "n": [1, 2]},
+        });
+        if let Some(hash) = hash {
+            body["rawHash"] = json!(hash);
+        }
+        (id.to_owned(), body)
+    };
+    store
+        .upsert_many(
+            Collection::SyncState,
+            tenant,
+            vec![state("p1", tenant, Some("h1")), state("p2", tenant, None)],
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_many(
+            Collection::SyncState,
+            stranger,
+            vec![state("p3", stranger, Some("theirs"))],
+        )
+        .await
+        .unwrap();
+    let wanted: Vec<String> = ["p1", "p2", "p3", "missing"].map(String::from).to_vec();
+    let fields = ["externalId", "rawHash", "deleted"];
+    let mut found = store
+        .read_many_fields(Collection::SyncState, tenant, &wanted, &fields)
+        .await
+        .expect("read_many_fields");
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    let bodies: Vec<serde_json::Value> = found
+        .iter()
+        .map(|d| serde_json::from_str(&d.body).unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            json!({"externalId": "x-p1", "rawHash": "h1", "deleted": false}),
+            json!({"externalId": "x-p2", "deleted": false}),
+        ],
+        "only the fields asked for (a missing one left out), only this tenant's documents"
+    );
+    assert_eq!(
+        found.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["p1", "p2"]
+    );
+    assert!(
+        store
+            .read_many_fields(Collection::SyncState, tenant, &wanted, &["snapshot; DROP"])
+            .await
+            .is_err(),
+        "a field name that is not a plain name is refused"
+    );
 }

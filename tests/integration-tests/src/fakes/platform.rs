@@ -31,8 +31,10 @@ struct PlatformState {
     refresh_calls: usize,
     /// Connections whose refresh fails (the provider revoked the grant).
     broken_connections: Vec<String>,
-    /// Records integration-manager's own adapter returns from `fetch`.
-    fetchable: Vec<Value>,
+    /// Records integration-manager's own adapter returns from `fetch`, as
+    /// JSON text: an answer is their concatenation, so serving them costs
+    /// the bench's machine next to nothing.
+    fetchable: Vec<String>,
     /// The adapter ignores `offset` (as GoogleWorkspaceAdapter's callers do).
     ignores_offset: bool,
     fetch_calls: usize,
@@ -43,6 +45,8 @@ struct PlatformState {
     tokens_seen: Vec<Value>,
     /// The platform's JWT secret (the tests' configuration's).
     jwt_secret: Vec<u8>,
+    /// Serves the first implementation as well (the side-by-side bench).
+    first_implementation: bool,
 }
 
 #[derive(Clone)]
@@ -120,7 +124,7 @@ impl FakePlatform {
     }
 
     pub fn set_fetchable(&self, records: Vec<Value>) {
-        self.state.lock().unwrap().fetchable = records;
+        self.state.lock().unwrap().fetchable = records.iter().map(Value::to_string).collect();
     }
 
     /// integration-manager's adapter answers every fetch from the start.
@@ -142,6 +146,17 @@ impl FakePlatform {
     /// `object`, which fastify serialises as an empty object).
     pub fn answer_empty_documents(&self) {
         self.state.lock().unwrap().empty_answers = true;
+    }
+
+    /// Also serves the platform's first implementation of this service, which
+    /// the real integration-manager would not: its service tokens carry
+    /// neither `type` nor a user (accepted here), and it fetches with no
+    /// `limit` and reads the records from `.data` of the answer, so a fetch
+    /// without `limit` is answered `{data: [every record]}` (the real route
+    /// answers a bare array of at most 1,000). The side-by-side bench uses
+    /// this; see PLATFORM.md.
+    pub fn serve_the_first_implementation(&self) {
+        self.state.lock().unwrap().first_implementation = true;
     }
 
     /// The claims of every token this fake accepted or refused.
@@ -173,7 +188,10 @@ async fn authenticate(State(state): Shared, request: Request, next: Next) -> Res
     else {
         return unauthorized("Missing authorization header");
     };
-    let secret = state.lock().unwrap().jwt_secret.clone();
+    let (secret, lenient) = {
+        let state = state.lock().unwrap();
+        (state.jwt_secret.clone(), state.first_implementation)
+    };
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.validate_aud = false;
     let claims = match jsonwebtoken::decode::<Value>(
@@ -185,7 +203,7 @@ async fn authenticate(State(state): Shared, request: Request, next: Next) -> Res
         Err(e) => return unauthorized(&format!("Token verification failed: {e}")),
     };
     state.lock().unwrap().tokens_seen.push(claims.clone());
-    if claims["type"] != "access" {
+    if claims["type"] != "access" && !lenient {
         return unauthorized(&format!(
             "Invalid token type: expected 'access', got '{}'",
             claims["type"].as_str().unwrap_or("undefined")
@@ -213,6 +231,7 @@ async fn authenticate(State(state): Shared, request: Request, next: Next) -> Res
         .as_str()
         .or(claims["sub"].as_str())
         .is_none()
+        && !lenient
     {
         return unauthorized("Token carries no user");
     }
@@ -298,25 +317,30 @@ async fn refresh(
 
 /// `POST /api/v1/integrations/:integrationId/fetch` (IntegrationFetchHandler.ts):
 /// `limit ?? 1000`, `offset ?? 0`, a bare array.
-async fn fetch(
-    State(state): Shared,
-    Path(_id): Path<String>,
-    Json(body): Json<Value>,
-) -> Json<Value> {
+async fn fetch(State(state): Shared, Path(_id): Path<String>, Json(body): Json<Value>) -> Response {
     let mut state = state.lock().unwrap();
     state.fetch_calls += 1;
-    let offset = if state.ignores_offset {
-        0
+    let json_array = |records: &[String]| format!("[{}]", records.join(","));
+    let answer = if state.first_implementation && body.get("limit").is_none() {
+        format!("{{\"data\":{}}}", json_array(&state.fetchable))
     } else {
-        body["offset"].as_u64().unwrap_or(0) as usize
+        let offset = if state.ignores_offset {
+            0
+        } else {
+            body["offset"].as_u64().unwrap_or(0) as usize
+        };
+        let limit = body["limit"].as_u64().unwrap_or(1000) as usize;
+        let end = offset.saturating_add(limit).min(state.fetchable.len());
+        json_array(
+            state
+                .fetchable
+                .get(offset.min(end)..end)
+                .unwrap_or_default(),
+        )
     };
-    let limit = body["limit"].as_u64().unwrap_or(1000) as usize;
-    let page: Vec<Value> = state
-        .fetchable
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .cloned()
-        .collect();
-    Json(json!(page))
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        answer,
+    )
+        .into_response()
 }

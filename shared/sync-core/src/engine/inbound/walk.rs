@@ -21,11 +21,13 @@ use super::{
 use crate::{
     domain::{
         ExternalRecord, Integration, RecordCounters, SyncExecution, SyncTask,
-        events::EventMetadata,
+        events::{EventMetadata, OutboundEvent},
         field_mapping,
         merge::FieldChange,
         record::{ChangeKind, ChangedRecord},
-        sync_state::{CursorPosition, EntityCursor, RecordState, hash_value, raw_json},
+        sync_state::{
+            CursorPosition, EntityCursor, RecordHead, RecordState, hash_value, raw_hash, raw_json,
+        },
         time,
     },
     engine::{
@@ -33,7 +35,7 @@ use crate::{
         publisher::{Outgoing, PublishContext, RecordPublisher},
     },
     engine::{outbound::newer_side, reconcile::Reconcile},
-    ports::{PageRequest, Provider, ProviderError, RecordPage, StoreError},
+    ports::{EventBus, PageRequest, Provider, ProviderError, RecordPage, StoreError},
     repository::Repository,
 };
 
@@ -88,9 +90,11 @@ struct Walk<'a> {
     windowed: bool,
     /// A fingerprint of every non-empty page read in this run.
     pages_seen: HashSet<u128>,
-    /// The previous page's states, cursors and progress being written while
-    /// this page is read and published; at most one page at a time.
+    /// The previous page's events being published, then its states, cursors
+    /// and progress written, while this page is read; one page at a time.
     writing: Option<PageWrite>,
+    /// When cursors and progress were last recorded.
+    progress_at: Option<tokio::time::Instant>,
     /// The longest a page took (read, classify, publish): a run with a
     /// deadline keeps twice this in hand for the page it would start.
     slowest_page: std::time::Duration,
@@ -146,6 +150,7 @@ impl SyncEngine {
             windowed: provider.has_change_window(),
             pages_seen: HashSet::new(),
             writing: None,
+            progress_at: None,
             slowest_page: std::time::Duration::ZERO,
         };
         let done = task.hand_off.as_ref().map_or(0, |h| h.entities_done);
@@ -194,6 +199,8 @@ impl Walk<'_> {
                 chrono::Duration::from_std(engine.settings.cursor_overlap).unwrap_or_default();
             let since = cursor.position.as_ref().map(|p| p.modified_at - overlap);
             let mut page_token = cursor.resume_page.clone().filter(|_| !self.windowed);
+            // The next page, asked for while this one is classified.
+            let mut ahead: Option<ReadAhead> = None;
             loop {
                 // At least one page a run, so a margin longer than an
                 // invocation cannot keep a task from moving.
@@ -203,18 +210,22 @@ impl Walk<'_> {
                     break 'entities;
                 }
                 let page_started = tokio::time::Instant::now();
-                let request = PageRequest {
+                let request = |cursor| PageRequest {
                     entity_type: entity.clone(),
-                    cursor: page_token.take(),
+                    cursor,
                     page_size: engine.settings.page_size,
                     filters: task.filters.clone(),
                     modified_since: since,
+                };
+                let fetching = match ahead.take() {
+                    Some(ahead) => ahead,
+                    None => ReadAhead::start(&provider, integration, request(page_token.clone())),
                 };
                 let page = tokio::select! {
                     biased;
                     _ = signals.shutdown.cancelled() => return Err(RunError::Interrupted),
                     _ = signals.lease_lost.cancelled() => return Err(RunError::LeaseLost),
-                    page = fetch(provider.as_ref(), integration, request) => page?,
+                    page = fetching.page() => page?,
                 };
                 let RecordPage {
                     records,
@@ -222,6 +233,23 @@ impl Walk<'_> {
                     ..
                 } = page;
                 self.check_not_seen(entity, &records)?;
+                // Read on while this page is classified and published, unless
+                // it spends the read budget (a page read ahead and not used is
+                // dropped, its request cancelled).
+                let budget_left = engine
+                    .settings
+                    .max_records_per_sync
+                    .saturating_sub(self.budget_used);
+                if let Some(next) = &next_cursor
+                    && (records.len() as u64) < budget_left
+                {
+                    ahead = Some(ReadAhead::start(
+                        &provider,
+                        integration,
+                        request(Some(next.clone())),
+                    ));
+                }
+                page_token = next_cursor.clone();
                 self.absorb(entity, records).await?;
                 pages_read += 1;
                 self.slowest_page = self.slowest_page.max(page_started.elapsed());
@@ -239,14 +267,13 @@ impl Walk<'_> {
                     }
                     break 'entities;
                 }
-                match next_cursor {
-                    Some(next) => page_token = Some(next),
-                    None => break,
+                if next_cursor.is_none() {
+                    break;
                 }
             }
         }
         let rest = self.publisher.finish();
-        self.commit(rest, Vec::new()).await?;
+        self.commit(rest, Vec::new(), true).await?;
         Ok(WalkEnd {
             more_remaining,
             stopped_in,
@@ -284,14 +311,7 @@ impl Walk<'_> {
             .iter()
             .map(|r| RecordState::document_id(&task.integration_id, entity, &r.external_id))
             .collect();
-        let stored: HashMap<String, RecordState> = self
-            .engine
-            .repo
-            .get_many::<RecordState>(task.tenant_id, &ids)
-            .await?
-            .into_iter()
-            .map(|s| (s.external_id.clone(), s))
-            .collect();
+        let (stored, quiet) = self.stored_states(task, &records, &ids).await?;
         let checkpoint = self.cursors.get(entity).and_then(|c| c.position.clone());
         let correlation_id = self.execution.correlation_id.to_string();
         let key = StateKey {
@@ -333,7 +353,11 @@ impl Walk<'_> {
                 .as_ref()
                 .and_then(|w| w.by_id.get(&state_id).map(|&i| &w.states[i]));
             let known = held.or(writing).or_else(|| stored.get(&record.external_id));
-            let change = classify(state_id, &record, known, self.volatile, &key);
+            let change = if known.is_none() && quiet.contains(&record.external_id) {
+                Change::Unchanged
+            } else {
+                classify(state_id, &record, known, self.volatile, &key)
+            };
             if !reread || matches!(change, Change::Changed(..) | Change::Deleted(_)) {
                 self.counters.records_processed += 1;
             }
@@ -372,7 +396,48 @@ impl Walk<'_> {
                 .iter()
                 .map(|(record, _)| self.publisher.deletion_event(record)),
         );
-        self.commit(outgoing, deleted).await
+        self.commit(outgoing, deleted, false).await
+    }
+
+    /// The stored states a page is classified against, read in two steps:
+    /// the heads of all (hashes, no snapshot), then whole states only for
+    /// records whose bytes differ from last time. Records read with the same
+    /// bytes as last time come back in the second set: unchanged.
+    async fn stored_states(
+        &self,
+        task: &SyncTask,
+        records: &[ExternalRecord],
+        ids: &[String],
+    ) -> Result<(HashMap<String, RecordState>, HashSet<String>), RunError> {
+        let repo = &self.engine.repo;
+        let heads: HashMap<String, RecordHead> = repo
+            .get_fields::<RecordState, RecordHead>(task.tenant_id, ids, RecordHead::FIELDS)
+            .await?
+            .into_iter()
+            .map(|h| (h.external_id.clone(), h))
+            .collect();
+        let mut quiet = HashSet::new();
+        let mut differ = Vec::new();
+        for (record, id) in records.iter().zip(ids) {
+            let Some(head) = heads.get(&record.external_id) else {
+                continue; // never seen: nothing to read
+            };
+            if !record.deleted && head.same_bytes(&raw_hash(&record.raw)) {
+                quiet.insert(record.external_id.clone());
+            } else {
+                differ.push(id.clone());
+            }
+        }
+        let stored = if differ.is_empty() {
+            HashMap::new()
+        } else {
+            repo.get_many::<RecordState>(task.tenant_id, &differ)
+                .await?
+                .into_iter()
+                .map(|s| (s.external_id.clone(), s))
+                .collect()
+        };
+        Ok((stored, quiet))
     }
 
     /// For an update: its change set, and for a bidirectional integration whose
@@ -513,17 +578,18 @@ impl Walk<'_> {
     }
 
     /// Publishes (confirmed), then records states, counters, cursors and
-    /// progress. The recording runs in the background while the next page is
-    /// read and published (the store and the broker work at the same time);
-    /// the next commit waits for it first, so writes stay in page order.
+    /// progress. Both run in the background while the next page is read and
+    /// classified (the provider, the broker and the store work at the same
+    /// time); the next commit waits for them first, so pages are published
+    /// and written in order, and nothing is written before its events are
+    /// confirmed.
     async fn commit(
         &mut self,
         outgoing: Outgoing,
         deleted: Vec<(ExternalRecord, RecordState)>,
+        last: bool,
     ) -> Result<(), RunError> {
-        if !outgoing.events.is_empty() {
-            self.engine.bus.publish(&outgoing.events).await?;
-        }
+        let events = outgoing.events;
         let mut states = Vec::with_capacity(outgoing.records.len() + deleted.len());
         for published in outgoing.records {
             let entity = published.record.entity_type;
@@ -560,14 +626,18 @@ impl Walk<'_> {
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
         let record = PageRecord {
+            bus: self.engine.bus.clone(),
+            events,
             repo: self.engine.repo.clone(),
             task: self.task.clone(),
             states: states.clone(),
-            cursors: self.cursors_to_save(),
-            progress: SyncExecution {
-                counters: self.counters,
-                ..self.execution.clone()
-            },
+            progress: self.progress_due(last).then(|| Progress {
+                cursors: self.cursors_to_save(),
+                execution: SyncExecution {
+                    counters: self.counters,
+                    ..self.execution.clone()
+                },
+            }),
         };
         self.writing = Some(PageWrite {
             states,
@@ -577,6 +647,23 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// Whether this commit records cursors and progress: the last one of a
+    /// run always does, others at most every [`PROGRESS_EVERY`]. Between
+    /// them the cursors lag (a crash re-reads those pages and finds their
+    /// records unchanged); the states of changed records are written with
+    /// every page regardless.
+    fn progress_due(&mut self, last: bool) -> bool {
+        let now = tokio::time::Instant::now();
+        let due = last
+            || self
+                .progress_at
+                .is_none_or(|at| now.duration_since(at) >= PROGRESS_EVERY);
+        if due {
+            self.progress_at = Some(now);
+        }
+        due
+    }
+
     /// Waits for the page write under way, if any.
     async fn settle(&mut self) -> Result<(), RunError> {
         let Some(writing) = self.writing.take() else {
@@ -584,7 +671,7 @@ impl Walk<'_> {
         };
         writing.job.await.map_err(|e| {
             RunError::Store(StoreError::Unexpected(anyhow::anyhow!(
-                "writing a page's sync state failed: {e}"
+                "publishing or writing a page failed: {e}"
             )))
         })?
     }
@@ -612,23 +699,42 @@ impl Walk<'_> {
     }
 }
 
-/// What one committed page leaves in the store, in this order: the states of
-/// the records it published, the cursors (which never pass a record whose
-/// state is not written), the task's counters and the execution's progress.
+/// What one committed page sends and leaves in the store, in this order:
+/// its events (confirmed by the broker), the states of the records it
+/// published, the cursors (which never pass a record whose state is not
+/// written), the task's counters and the execution's progress.
 struct PageRecord {
+    bus: Arc<dyn EventBus>,
+    events: Vec<OutboundEvent>,
     repo: Repository,
     task: SyncTask,
     states: Arc<Vec<RecordState>>,
-    cursors: Vec<EntityCursor>,
-    progress: SyncExecution,
+    /// Absent between progress reports (see `Walk::progress_due`).
+    progress: Option<Progress>,
 }
+
+struct Progress {
+    cursors: Vec<EntityCursor>,
+    execution: SyncExecution,
+}
+
+/// How often a run records its cursors and progress (task counters, the
+/// execution): one write each per second at most instead of per page, so a
+/// page of unchanged records costs the store a read and nothing more.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PageRecord {
     async fn write(self) -> Result<(), RunError> {
+        if !self.events.is_empty() {
+            self.bus.publish(&self.events).await?;
+        }
         let tenant = self.task.tenant_id;
         self.repo.upsert_many(tenant, &self.states).await?;
-        self.repo.upsert_many(tenant, &self.cursors).await?;
-        let counters = self.progress.counters;
+        let Some(progress) = self.progress else {
+            return Ok(());
+        };
+        self.repo.upsert_many(tenant, &progress.cursors).await?;
+        let counters = progress.execution.counters;
         let mut cancel_requested = false;
         let mut still_ours = true;
         self.repo
@@ -647,7 +753,7 @@ impl PageRecord {
         if !still_ours {
             return Err(RunError::LeaseLost);
         }
-        self.repo.upsert(&self.progress).await?;
+        self.repo.upsert(&progress.execution).await?;
         if cancel_requested {
             return Err(RunError::Cancelled);
         }
@@ -655,10 +761,33 @@ impl PageRecord {
     }
 }
 
-async fn fetch(
-    provider: &dyn Provider,
-    integration: &Integration,
-    request: PageRequest,
-) -> Result<RecordPage, RunError> {
-    Ok(provider.fetch_page(integration, request).await?)
+/// A page being fetched in a task of its own; dropping it cancels the fetch.
+struct ReadAhead(tokio::task::JoinHandle<Result<RecordPage, ProviderError>>);
+
+impl ReadAhead {
+    fn start(
+        provider: &Arc<dyn Provider>,
+        integration: &Integration,
+        request: PageRequest,
+    ) -> Self {
+        let (provider, integration) = (provider.clone(), integration.clone());
+        ReadAhead(tokio::spawn(async move {
+            provider.fetch_page(&integration, request).await
+        }))
+    }
+
+    async fn page(mut self) -> Result<RecordPage, RunError> {
+        match (&mut self.0).await {
+            Ok(page) => Ok(page?),
+            Err(e) => Err(RunError::Provider(ProviderError::Unexpected(
+                anyhow::anyhow!("reading a page failed: {e}"),
+            ))),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
