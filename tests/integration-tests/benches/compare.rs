@@ -211,6 +211,14 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // COMPARE_KEEP_LOGS=<dir> keeps each service's log for diagnosis.
+        if let Ok(dir) = std::env::var("COMPARE_KEEP_LOGS") {
+            let name = format!("{}-{}.log", self.child.id(), self.port);
+            let _ = std::fs::copy(
+                self._data.path().join("service.log"),
+                Path::new(&dir).join(name),
+            );
+        }
     }
 }
 
@@ -324,8 +332,9 @@ async fn sync_once(
     sink: &Sink,
     integration: &Integration,
     expected_messages: u64,
-) -> Result<f64, String> {
+) -> Result<(f64, f64), String> {
     sink.purge().await;
+    let cpu_before = cpu_seconds(service);
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{}", service.port);
     let tenant = integration.tenant_id;
@@ -374,13 +383,32 @@ async fn sync_once(
             }
         }
         if task_ended && published >= expected_messages {
-            return Ok(ended_at.as_secs_f64());
+            return Ok((ended_at.as_secs_f64(), cpu_seconds(service) - cpu_before));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Err(format!(
         "not done within {RUN_LIMIT:?}: {published} of {expected_messages} messages"
     ))
+}
+
+/// CPU seconds the service's process has used so far (all its threads).
+fn cpu_seconds(service: &Service) -> f64 {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{}/stat", service.child.id())).unwrap_or_default();
+    // The fields after the command name, which ends at the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, in clock ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn peak_rss_mb(service: &Service) -> f64 {
@@ -395,8 +423,9 @@ fn peak_rss_mb(service: &Service) -> f64 {
         / 1024.0
 }
 
-/// A round's rate in records/s, or why it failed.
-type Rate = Result<f64, String>;
+/// A round's rate in records/s and the service's CPU time per record in
+/// µs, or why it failed.
+type Rate = Result<(f64, f64), String>;
 
 /// Rates of each round and the peak RSS, per implementation and scenario.
 #[derive(Default)]
@@ -428,22 +457,27 @@ impl Results {
             .and_then(|(_, _, rates, _)| {
                 rates
                     .iter()
-                    .filter_map(|r| r.as_ref().ok().copied())
+                    .filter_map(|r| r.as_ref().ok().map(|(rate, _)| *rate))
                     .reduce(f64::max)
             })
     }
 
     fn table(&self) -> String {
         let mut out = String::from(
-            "| scenario | implementation | records/s, each round | peak RSS | ratio (best to best) |\n| --- | --- | --- | --- | --- |\n",
+            "| scenario | implementation | records/s, each round | CPU per record, each round | peak RSS | ratio (best to best) |\n| --- | --- | --- | --- | --- | --- |\n",
         );
         for (scenario, implementation, rates, rss) in &self.rows {
             let rounds: Vec<String> = rates
                 .iter()
                 .map(|r| match r {
-                    Ok(rate) => format!("{rate:.0}"),
+                    Ok((rate, _)) => format!("{rate:.0}"),
                     Err(why) => format!("failed ({})", why.chars().take(120).collect::<String>()),
                 })
+                .collect();
+            let cpu: Vec<String> = rates
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .map(|(_, cpu)| format!("{cpu:.1} µs"))
                 .collect();
             let ratio = match (
                 implementation,
@@ -456,9 +490,10 @@ impl Results {
                 _ => "—".into(),
             };
             out.push_str(&format!(
-                "| {scenario} | {} | {} | {rss:.0} MB | {ratio} |\n",
+                "| {scenario} | {} | {} | {} | {rss:.0} MB | {ratio} |\n",
                 implementation.name(),
-                rounds.join(" / ")
+                rounds.join(" / "),
+                cpu.join(" / ")
             ));
         }
         out
@@ -502,7 +537,9 @@ async fn main() {
             };
             let resync = sync_once(&world, &service, &sink, integration, again).await;
             let rss = peak_rss_mb(&service);
-            let rate = |r: Result<f64, String>| -> Rate { r.map(|s| records as f64 / s) };
+            let rate = |r: Result<(f64, f64), String>| -> Rate {
+                r.map(|(s, cpu)| (records as f64 / s, cpu / records as f64 * 1e6))
+            };
             results.add(
                 &format!("first sync, {records} records, batch events"),
                 implementation,
@@ -535,7 +572,7 @@ async fn main() {
                 results.add(
                     &format!("first sync, {per_record} records, per-record events"),
                     implementation,
-                    first.map(|s| per_record as f64 / s),
+                    first.map(|(s, cpu)| (per_record as f64 / s, cpu / per_record as f64 * 1e6)),
                     rss,
                 );
             }

@@ -10,9 +10,11 @@
 //! cursor.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::Arc,
 };
+
+use tokio::sync::oneshot;
 
 use super::{
     RunSignals,
@@ -90,9 +92,13 @@ struct Walk<'a> {
     windowed: bool,
     /// A fingerprint of every non-empty page read in this run.
     pages_seen: HashSet<u128>,
-    /// The previous page's events being published, then its states, cursors
-    /// and progress written, while this page is read; one page at a time.
-    writing: Option<PageWrite>,
+    /// Pages whose events are being published, then their states, cursors
+    /// and progress written, while the next page is read and classified:
+    /// at most [`IN_FLIGHT`], oldest first.
+    writing: VecDeque<PageWrite>,
+    /// Signals that the newest page in flight was written; the next page
+    /// writes only after it.
+    last_written: Option<oneshot::Receiver<()>>,
     /// When cursors and progress were last recorded.
     progress_at: Option<tokio::time::Instant>,
     /// The longest a page took (read, classify, publish): a run with a
@@ -149,7 +155,8 @@ impl SyncEngine {
             rereads: 0,
             windowed: provider.has_change_window(),
             pages_seen: HashSet::new(),
-            writing: None,
+            writing: VecDeque::new(),
+            last_written: None,
             progress_at: None,
             slowest_page: std::time::Duration::ZERO,
         };
@@ -281,13 +288,15 @@ impl Walk<'_> {
     }
 
     /// Whether the run must stop before its next page: less time is left than
-    /// the margin plus twice the slowest page so far.
+    /// the margin plus twice the slowest page so far, and a slowest page more
+    /// for each page still being published and written.
     fn deadline_near(&self) -> bool {
         let engine = self.engine;
+        let pages = 2 + self.writing.len() as u32;
         engine
             .runner
             .time_left()
-            .is_some_and(|left| left < engine.settings.deadline_margin + self.slowest_page * 2)
+            .is_some_and(|left| left < engine.settings.deadline_margin + self.slowest_page * pages)
     }
 
     async fn load_cursor(&mut self, entity: &str) -> Result<EntityCursor, RunError> {
@@ -350,8 +359,9 @@ impl Walk<'_> {
             // Then one whose write is under way, then the store.
             let writing = self
                 .writing
-                .as_ref()
-                .and_then(|w| w.by_id.get(&state_id).map(|&i| &w.states[i]));
+                .iter()
+                .rev()
+                .find_map(|w| w.by_id.get(&state_id).map(|&i| &w.states[i]));
             let known = held.or(writing).or_else(|| stored.get(&record.external_id));
             let change = if known.is_none() && quiet.contains(&record.external_id) {
                 Change::Unchanged
@@ -618,14 +628,19 @@ impl Walk<'_> {
             states.push(tombstone);
         }
         metrics::counter!("sync_records_published_total").increment(states.len() as u64);
-        self.settle().await?;
+        while self.writing.len() >= IN_FLIGHT {
+            self.settle_oldest().await?;
+        }
         let states = Arc::new(states);
         let by_id = states
             .iter()
             .enumerate()
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
+        let (written, on_written) = oneshot::channel();
         let record = PageRecord {
+            after: self.last_written.replace(on_written),
+            written,
             bus: self.engine.bus.clone(),
             events,
             repo: self.engine.repo.clone(),
@@ -639,7 +654,7 @@ impl Walk<'_> {
                 },
             }),
         };
-        self.writing = Some(PageWrite {
+        self.writing.push_back(PageWrite {
             states,
             by_id,
             job: tokio::spawn(record.write()),
@@ -664,9 +679,17 @@ impl Walk<'_> {
         due
     }
 
-    /// Waits for the page write under way, if any.
+    /// Waits for every page in flight, oldest first.
     async fn settle(&mut self) -> Result<(), RunError> {
-        let Some(writing) = self.writing.take() else {
+        while !self.writing.is_empty() {
+            self.settle_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest page in flight; its error is the run's.
+    async fn settle_oldest(&mut self) -> Result<(), RunError> {
+        let Some(writing) = self.writing.pop_front() else {
             return Ok(());
         };
         writing.job.await.map_err(|e| {
@@ -704,6 +727,10 @@ impl Walk<'_> {
 /// published, the cursors (which never pass a record whose state is not
 /// written), the task's counters and the execution's progress.
 struct PageRecord {
+    /// The previous page's write: this page's states go to the store after it.
+    after: Option<oneshot::Receiver<()>>,
+    /// Told when this page is written (dropped unsent if it failed).
+    written: oneshot::Sender<()>,
     bus: Arc<dyn EventBus>,
     events: Vec<OutboundEvent>,
     repo: Repository,
@@ -718,6 +745,11 @@ struct Progress {
     execution: SyncExecution,
 }
 
+/// Pages in flight at once: a page's events are published while the page
+/// before it is still being written (its states wait for that write), so
+/// the broker's confirms and the store's writes overlap.
+const IN_FLIGHT: usize = 2;
+
 /// How often a run records its cursors and progress (task counters, the
 /// execution): one write each per second at most instead of per page, so a
 /// page of unchanged records costs the store a read and nothing more.
@@ -728,9 +760,19 @@ impl PageRecord {
         if !self.events.is_empty() {
             self.bus.publish(&self.events).await?;
         }
+        // The previous page's failure is the run's error (its own job says
+        // why); this page then writes nothing.
+        if let Some(after) = self.after
+            && after.await.is_err()
+        {
+            return Err(RunError::Store(StoreError::Unexpected(anyhow::anyhow!(
+                "the page before was not written"
+            ))));
+        }
         let tenant = self.task.tenant_id;
         self.repo.upsert_many(tenant, &self.states).await?;
         let Some(progress) = self.progress else {
+            let _ = self.written.send(());
             return Ok(());
         };
         self.repo.upsert_many(tenant, &progress.cursors).await?;
@@ -757,6 +799,7 @@ impl PageRecord {
         if cancel_requested {
             return Err(RunError::Cancelled);
         }
+        let _ = self.written.send(());
         Ok(())
     }
 }
