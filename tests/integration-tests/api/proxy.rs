@@ -16,16 +16,21 @@ fn rows(n: usize, changed: Option<usize>) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_provider_without_an_adapter_syncs_through_integration_manager() {
-    let integration: Integration = serde_json::from_value(json!({
+/// An integration of a CRM this service has no adapter for.
+fn pipedrive() -> Integration {
+    serde_json::from_value(json!({
         "id": format!("pd-{}", Uuid::new_v4().simple()),
         "tenantId": Uuid::new_v4(),
         "provider": "pipedrive",
         "status": "active",
         "syncConfig": {"entityMappings": [{"externalEntity": "deals", "enabled": true}]}
     }))
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_provider_without_an_adapter_syncs_through_integration_manager() {
+    let integration = pipedrive();
     let platform = FakePlatform::start(vec![integration.clone()]).await;
     platform.set_fetchable(rows(130, None));
     let mut app = spawn_app(SpawnOptions {
@@ -53,14 +58,7 @@ async fn a_provider_without_an_adapter_syncs_through_integration_manager() {
 /// second, the twelve pages below would take eleven seconds at least.
 #[tokio::test]
 async fn integration_manager_is_not_held_to_a_crm_request_budget() {
-    let integration: Integration = serde_json::from_value(json!({
-        "id": format!("pd-{}", Uuid::new_v4().simple()),
-        "tenantId": Uuid::new_v4(),
-        "provider": "pipedrive",
-        "status": "active",
-        "syncConfig": {"entityMappings": [{"externalEntity": "deals", "enabled": true}]}
-    }))
-    .unwrap();
+    let integration = pipedrive();
     let platform = FakePlatform::start(vec![integration.clone()]).await;
     platform.set_fetchable(rows(120, None));
     let app = spawn_app(SpawnOptions {

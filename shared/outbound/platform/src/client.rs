@@ -121,22 +121,10 @@ impl PlatformClient {
             .await
     }
 
-    /// `POST` that only reads (integration-manager's `fetch`), retried like a `GET`.
+    /// `POST` that only reads (integration-manager's `fetch`), retried like a
+    /// `GET`, answering with the body's bytes: the caller parses them into its
+    /// own types (a page of records stays the provider's text, never a JSON tree).
     pub async fn post_read(
-        &self,
-        neighbour: &Neighbour,
-        segments: &[&str],
-        tenant: TenantId,
-        body: &Value,
-    ) -> Result<Value, NeighbourError> {
-        self.retried(|| self.call(Method::POST, neighbour, segments, tenant, Some(body)))
-            .await
-    }
-
-    /// [`post_read`](Self::post_read) answering with the body's bytes, for
-    /// a caller that parses them into its own types (a page of records is
-    /// kept as the provider's text, never built into a JSON tree).
-    pub async fn post_read_bytes(
         &self,
         neighbour: &Neighbour,
         segments: &[&str],

@@ -58,7 +58,7 @@ impl IntegrationManager {
         });
         let answer = self
             .client
-            .post_read_bytes(
+            .post_read(
                 &self.neighbour,
                 &["api", "v1", "integrations", &integration.id, "fetch"],
                 integration.tenant_id,

@@ -15,7 +15,7 @@ pub fn requests_sent() -> LedgerSnapshot {
     LEDGER.snapshot()
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledger {
     point_reads: AtomicU64,
     point_read_bytes: AtomicU64,
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_difference_is_what_happened_between() {
-        let ledger = Ledger::default();
+        let ledger = Ledger::new();
         ledger.write(100, 150_000);
         let before = ledger.snapshot();
         ledger.write(3, 4_000);

@@ -18,7 +18,7 @@ use sync_core::{
     domain::TenantId,
     ports::store::{
         Collection, DocumentStore, ETag, FilterOp, Query, QueryPage, StoreError, StoredDocument,
-        TextDocument, is_safe_field,
+        TextDocument, check_fields, is_safe_field,
     },
 };
 
@@ -180,11 +180,7 @@ impl DocumentStore for CosmosStore {
         ids: &[String],
         fields: &[&str],
     ) -> Result<Vec<TextDocument>, StoreError> {
-        if let Some(bad) = fields.iter().find(|f| !is_safe_field(f)) {
-            return Err(StoreError::InvalidQuery(format!(
-                "field `{bad}` cannot be read"
-            )));
-        }
+        check_fields(fields)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -21,7 +21,7 @@ use sync_core::{
     domain::TenantId,
     ports::store::{
         Collection, DocumentStore, ETag, FilterOp, Query, QueryPage, StoreError, StoredDocument,
-        TextDocument, is_safe_field,
+        TextDocument, check_fields, is_safe_field,
     },
 };
 
@@ -174,6 +174,41 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("store task failed: {e}")))?
     }
+}
+
+/// The documents of `ids` in one partition, each as (id, etag, `column`)
+/// turned into a `T` by `to_doc`; missing ones are left out.
+fn rows_by_id<T>(
+    conn: &mut Connection,
+    collection: Collection,
+    tenant: TenantId,
+    ids: &[String],
+    column: &str,
+    to_doc: impl Fn(String, String, String) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    // SQLite binds at most 32766 parameters; stay far below.
+    for chunk in ids.chunks(500) {
+        let placeholders = vec!["?"; chunk.len()].join(",");
+        let sql = format!(
+            "SELECT id, etag, {column} FROM docs
+             WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
+        );
+        let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
+        let params = [collection.key().to_owned(), tenant.to_string()]
+            .into_iter()
+            .chain(chunk.iter().cloned());
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(params), |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .map_err(unexpected)?;
+        for row in rows {
+            let (id, etag, value) = row.map_err(unexpected)?;
+            found.push(to_doc(id, etag, value)?);
+        }
+    }
+    Ok(found)
 }
 
 /// The object of `names` from json_extract's array of their values (after
@@ -389,37 +424,13 @@ impl DocumentStore for SqliteStore {
     ) -> Result<Vec<TextDocument>, StoreError> {
         let ids = ids.to_vec();
         self.with_reader(move |conn| {
-            let mut found = Vec::with_capacity(ids.len());
-            // SQLite binds at most 32766 parameters; stay far below.
-            for chunk in ids.chunks(500) {
-                let placeholders = vec!["?"; chunk.len()].join(",");
-                let sql = format!(
-                    "SELECT id, etag, body FROM docs
-                     WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
-                );
-                let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
-                let params = [collection.key().to_owned(), tenant.to_string()]
-                    .into_iter()
-                    .chain(chunk.iter().cloned());
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(params), |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                        ))
-                    })
-                    .map_err(unexpected)?;
-                for row in rows {
-                    let (id, etag, body) = row.map_err(unexpected)?;
-                    found.push(TextDocument {
-                        id,
-                        etag: ETag(etag),
-                        body,
-                    });
-                }
-            }
-            Ok(found)
+            rows_by_id(conn, collection, tenant, &ids, "body", |id, etag, body| {
+                Ok(TextDocument {
+                    id,
+                    etag: ETag(etag),
+                    body,
+                })
+            })
         })
         .await
     }
@@ -431,11 +442,7 @@ impl DocumentStore for SqliteStore {
         ids: &[String],
         fields: &[&str],
     ) -> Result<Vec<TextDocument>, StoreError> {
-        if let Some(bad) = fields.iter().find(|f| !is_safe_field(f)) {
-            return Err(StoreError::InvalidQuery(format!(
-                "field `{bad}` cannot be read"
-            )));
-        }
+        check_fields(fields)?;
         // SQLite extracts the fields, parsing each body once (several paths
         // in one json_extract answer a JSON array): the rest of the body (a
         // state's snapshot) never leaves the page it is on.
@@ -447,36 +454,20 @@ impl DocumentStore for SqliteStore {
         let names: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
         let ids = ids.to_vec();
         self.with_reader(move |conn| {
-            let mut found = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(500) {
-                let placeholders = vec!["?"; chunk.len()].join(",");
-                let sql = format!(
-                    "SELECT id, etag, {projection} FROM docs
-                     WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
-                );
-                let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
-                let params = [collection.key().to_owned(), tenant.to_string()]
-                    .into_iter()
-                    .chain(chunk.iter().cloned());
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(params), |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                        ))
-                    })
-                    .map_err(unexpected)?;
-                for row in rows {
-                    let (id, etag, values) = row.map_err(unexpected)?;
-                    found.push(TextDocument {
+            rows_by_id(
+                conn,
+                collection,
+                tenant,
+                &ids,
+                &projection,
+                |id, etag, values| {
+                    Ok(TextDocument {
                         id,
                         etag: ETag(etag),
                         body: projected(&names, &values)?,
-                    });
-                }
-            }
-            Ok(found)
+                    })
+                },
+            )
         })
         .await
     }

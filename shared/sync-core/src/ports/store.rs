@@ -160,6 +160,17 @@ pub fn is_safe_field(field: &str) -> bool {
     !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Refuses a field list for [`DocumentStore::read_many_fields`] that holds
+/// a name [`is_safe_field`] does not pass.
+pub fn check_fields(fields: &[&str]) -> Result<(), StoreError> {
+    match fields.iter().find(|f| !is_safe_field(f)) {
+        Some(bad) => Err(StoreError::InvalidQuery(format!(
+            "field `{bad}` cannot be read"
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("document not found")]
@@ -271,11 +282,7 @@ pub trait DocumentStore: Send + Sync + 'static {
         ids: &[String],
         fields: &[&str],
     ) -> Result<Vec<TextDocument>, StoreError> {
-        if let Some(bad) = fields.iter().find(|f| !is_safe_field(f)) {
-            return Err(StoreError::InvalidQuery(format!(
-                "field `{bad}` cannot be read"
-            )));
-        }
+        check_fields(fields)?;
         self.read_many(collection, tenant, ids)
             .await?
             .into_iter()

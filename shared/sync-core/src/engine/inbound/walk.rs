@@ -96,8 +96,9 @@ struct Walk<'a> {
     /// and progress written, while the next page is read and classified:
     /// at most [`IN_FLIGHT`], oldest first.
     writing: VecDeque<PageWrite>,
-    /// Signals that the newest page in flight was written; the next page
-    /// writes only after it.
+    /// Signals that the newest page in flight was published, and written;
+    /// the next page publishes, and writes, only after it.
+    last_published: Option<oneshot::Receiver<()>>,
     last_written: Option<oneshot::Receiver<()>>,
     /// When cursors and progress were last recorded.
     progress_at: Option<tokio::time::Instant>,
@@ -156,6 +157,7 @@ impl SyncEngine {
             windowed: provider.has_change_window(),
             pages_seen: HashSet::new(),
             writing: VecDeque::new(),
+            last_published: None,
             last_written: None,
             progress_at: None,
             slowest_page: std::time::Duration::ZERO,
@@ -331,7 +333,7 @@ impl Walk<'_> {
         };
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
-        for (record, state_id) in records.into_iter().zip(ids) {
+        for ((record, state_id), quiet) in records.into_iter().zip(ids).zip(quiet) {
             let position = CursorPosition {
                 modified_at: record.modified_at,
                 external_id: record.external_id.clone(),
@@ -363,7 +365,7 @@ impl Walk<'_> {
                 .rev()
                 .find_map(|w| w.by_id.get(&state_id).map(|&i| &w.states[i]));
             let known = held.or(writing).or_else(|| stored.get(&record.external_id));
-            let change = if known.is_none() && quiet.contains(&record.external_id) {
+            let change = if known.is_none() && quiet {
                 Change::Unchanged
             } else {
                 classify(state_id, &record, known, self.volatile, &key)
@@ -411,14 +413,14 @@ impl Walk<'_> {
 
     /// The stored states a page is classified against, read in two steps:
     /// the heads of all (hashes, no snapshot), then whole states only for
-    /// records whose bytes differ from last time. Records read with the same
-    /// bytes as last time come back in the second set: unchanged.
+    /// records whose bytes differ from last time. The flags, one per record,
+    /// mark those read with the same bytes as last time: unchanged.
     async fn stored_states(
         &self,
         task: &SyncTask,
         records: &[ExternalRecord],
         ids: &[String],
-    ) -> Result<(HashMap<String, RecordState>, HashSet<String>), RunError> {
+    ) -> Result<(HashMap<String, RecordState>, Vec<bool>), RunError> {
         let repo = &self.engine.repo;
         let heads: HashMap<String, RecordHead> = repo
             .get_fields::<RecordState, RecordHead>(task.tenant_id, ids, RecordHead::FIELDS)
@@ -426,14 +428,14 @@ impl Walk<'_> {
             .into_iter()
             .map(|h| (h.external_id.clone(), h))
             .collect();
-        let mut quiet = HashSet::new();
+        let mut quiet = vec![false; records.len()];
         let mut differ = Vec::new();
-        for (record, id) in records.iter().zip(ids) {
+        for ((record, id), quiet) in records.iter().zip(ids).zip(&mut quiet) {
             let Some(head) = heads.get(&record.external_id) else {
                 continue; // never seen: nothing to read
             };
             if !record.deleted && head.same_bytes(&raw_hash(&record.raw)) {
-                quiet.insert(record.external_id.clone());
+                *quiet = true;
             } else {
                 differ.push(id.clone());
             }
@@ -637,8 +639,11 @@ impl Walk<'_> {
             .enumerate()
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
+        let (published, on_published) = oneshot::channel();
         let (written, on_written) = oneshot::channel();
         let record = PageRecord {
+            after_published: self.last_published.replace(on_published),
+            published,
             after: self.last_written.replace(on_written),
             written,
             bus: self.engine.bus.clone(),
@@ -727,6 +732,11 @@ impl Walk<'_> {
 /// published, the cursors (which never pass a record whose state is not
 /// written), the task's counters and the execution's progress.
 struct PageRecord {
+    /// The previous page's publish: this page's events go out after it, so
+    /// events keep the provider's order across pages.
+    after_published: Option<oneshot::Receiver<()>>,
+    /// Told when this page's events are confirmed.
+    published: oneshot::Sender<()>,
     /// The previous page's write: this page's states go to the store after it.
     after: Option<oneshot::Receiver<()>>,
     /// Told when this page is written (dropped unsent if it failed).
@@ -745,9 +755,10 @@ struct Progress {
     execution: SyncExecution,
 }
 
-/// Pages in flight at once: a page's events are published while the page
-/// before it is still being written (its states wait for that write), so
-/// the broker's confirms and the store's writes overlap.
+/// Pages in flight at once: a page's events are published (after the page
+/// before's, so events keep their order) while the page before is still
+/// being written (its states wait for that write), so the broker's confirms
+/// and the store's writes overlap.
 const IN_FLIGHT: usize = 2;
 
 /// How often a run records its cursors and progress (task counters, the
@@ -757,9 +768,17 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PageRecord {
     async fn write(self) -> Result<(), RunError> {
+        if let Some(after) = self.after_published
+            && after.await.is_err()
+        {
+            return Err(RunError::Store(StoreError::Unexpected(anyhow::anyhow!(
+                "the page before was not published"
+            ))));
+        }
         if !self.events.is_empty() {
             self.bus.publish(&self.events).await?;
         }
+        let _ = self.published.send(());
         // The previous page's failure is the run's error (its own job says
         // why); this page then writes nothing.
         if let Some(after) = self.after
