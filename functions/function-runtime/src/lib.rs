@@ -76,6 +76,9 @@ pub struct Functions {
     /// What an invocation waits for before it answers, besides its syncs
     /// (webhook deliveries): Lambda freezes the process after the answer.
     settle: Vec<Settle>,
+    /// What the recovery schedule sweeps for besides dead runs (webhook
+    /// deliveries whose function died).
+    sweep: Vec<Settle>,
 }
 
 impl Functions {
@@ -83,6 +86,7 @@ impl Functions {
         Functions {
             core,
             settle: Vec::new(),
+            sweep: Vec::new(),
         }
     }
 
@@ -93,6 +97,16 @@ impl Functions {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.settle.push(Arc::new(move || Box::pin(settle())));
+        self
+    }
+
+    /// Runs `sweep()` on each recovery schedule, after the sweep for dead runs.
+    pub fn sweep_with<F, Fut>(mut self, sweep: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.sweep.push(Arc::new(move || Box::pin(sweep())));
         self
     }
 
@@ -137,6 +151,9 @@ impl Functions {
                 .recover()
                 .await
                 .map_err(|e| FunctionError::Transient(Box::new(e)))?;
+            for sweep in &self.sweep {
+                sweep().await;
+            }
             core.engine.runner().idle().await;
             self.settled().await;
             return Ok(serde_json::json!({

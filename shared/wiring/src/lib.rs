@@ -196,9 +196,20 @@ impl App {
         if settings.recovery.enabled {
             let engine = core.engine.clone();
             let period = settings.recovery.interval;
+            let runs_stop = stop.child_token();
+            background.spawn(async move {
+                engine.run_recovery(period, runs_stop).await;
+                Ok(())
+            });
+            let deliveries = self.deliveries.clone();
             let stop = stop.child_token();
             background.spawn(async move {
-                engine.run_recovery(period, stop).await;
+                sync_core::runtime::every(period, stop, || async {
+                    if let Err(e) = deliveries.recover().await {
+                        tracing::warn!(error = %e, "webhook delivery sweep failed; retrying at the next tick");
+                    }
+                })
+                .await;
                 Ok(())
             });
         }

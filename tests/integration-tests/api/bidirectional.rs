@@ -21,17 +21,22 @@ use sync_core::{
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-const ROW: &str = "006000000000000003";
+pub(crate) const ROW: &str = "006000000000000003";
 
-struct Setup {
-    app: TestApp,
-    salesforce: FakeSalesforce,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub salesforce: FakeSalesforce,
     platform: FakePlatform,
-    integration: Integration,
+    pub integration: Integration,
 }
 
 /// A bidirectional Salesforce integration, synced inbound once (the base).
 async fn setup(strategy: &str) -> Setup {
+    setup_on(strategy, None).await
+}
+
+/// [`setup`] with the app on `like` (another broker, say).
+pub(crate) async fn setup_on(strategy: &str, like: Option<sync_core::config::Settings>) -> Setup {
     let salesforce = FakeSalesforce::start(100, "session").await;
     salesforce.add_rows("Opportunity", 10, 1);
     // The same names on both sides: the merge tests speak of Salesforce's
@@ -62,6 +67,7 @@ async fn setup(strategy: &str) -> Setup {
         integration_manager_url: Some(platform.url.clone()),
         secret_management_url: Some(platform.url.clone()),
         shard_manager_url: Some(platform.url.clone()),
+        like,
         ..Default::default()
     })
     .await;
@@ -99,7 +105,7 @@ fn shard_document(s: &Setup, changes: Value) -> Value {
 }
 
 /// The shard changed at shard-manager, and its `shard.updated` (ids only).
-fn shard_update(s: &Setup, changes: Value, correlation: Option<&str>) -> ShardUpdated {
+pub(crate) fn shard_update(s: &Setup, changes: Value, correlation: Option<&str>) -> ShardUpdated {
     s.platform.set_shard("shard-3", shard_document(s, changes));
     ShardUpdated {
         event_id: Uuid::new_v4(),

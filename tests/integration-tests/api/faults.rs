@@ -266,3 +266,72 @@ fn a_dead_run_is_resumed_once_when_two_instances_sweep_for_it() {
         c.cleanup().await;
     });
 }
+
+/// The outbox of an outbound write: the broker is down between the provider
+/// write (and the state recording it) and the publish of what it implies. The
+/// handler fails as transient (the consumer would not acknowledge
+/// `shard.updated`: it is redelivered, as after a crash at that point); the
+/// redelivery publishes the events the state kept, with their ids, and does
+/// not write to the provider again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_write_whose_events_were_not_confirmed_publishes_them_on_redelivery() {
+    use sync_core::{engine::outbound::OutboundOutcome, ports::transience::Transience};
+    let node = PrivateRabbitNode::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = test_settings();
+    settings.rabbitmq.url = Some(node.url());
+    settings.storage.data_dir = data.path().display().to_string();
+    settings.recovery.outage_tolerance = Duration::from_secs(1);
+    let s = crate::bidirectional::setup_on("manual", Some(settings.clone())).await;
+    let tap = DurableTap::bind(&node.url(), &settings.rabbitmq.exchange).await;
+    let event = crate::bidirectional::shard_update(
+        &s,
+        serde_json::json!({"StageName": "Negotiation"}),
+        None,
+    );
+
+    node.stop_app().await;
+    let failed = s
+        .app
+        .engine
+        .handle_shard_updated(event.clone())
+        .await
+        .expect_err("nothing can be published");
+    assert!(
+        failed.is_transient(),
+        "redelivered, not dead-lettered: {failed}"
+    );
+    let row = crate::bidirectional::ROW;
+    assert_eq!(
+        s.salesforce.field("Opportunity", row, "StageName"),
+        "Negotiation",
+        "the provider write happened before the outage"
+    );
+    let writes = s.salesforce.patches().len();
+    node.start_app().await;
+    wait_for_ready_status(&s.app, 200, Duration::from_secs(30)).await;
+
+    let redelivered = s.app.engine.handle_shard_updated(event).await.unwrap();
+    assert_eq!(
+        redelivered,
+        OutboundOutcome::Skipped("nothing changed since the last sync")
+    );
+    assert_eq!(
+        s.salesforce.patches().len(),
+        writes,
+        "no second provider write"
+    );
+    let events = tap
+        .drain_until("integration.data.synced", Duration::from_secs(30))
+        .await;
+    let synced: Vec<_> = events
+        .iter()
+        .filter(|(key, _)| key == "integration.data.synced")
+        .collect();
+    assert_eq!(synced.len(), 1, "published once: {synced:?}");
+    assert_eq!(
+        synced[0].1["data"]["changes"],
+        serde_json::json!([{"field": "StageName", "old": "Prospecting", "new": "Negotiation"}])
+    );
+    s.app.cleanup().await;
+}

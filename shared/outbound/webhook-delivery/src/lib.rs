@@ -12,7 +12,10 @@
 //!
 //! Both shapes deliver from the process that published the event: the
 //! container in the background, a function before its invocation answers.
+//! A delivery whose process dies before it is done is resumed by a sweep
+//! (`recovery.rs`).
 
+mod recovery;
 mod sender;
 pub mod signing;
 
@@ -31,6 +34,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 
+pub use recovery::DeliveryRecovery;
 pub use sender::{Attempt, Sender};
 use sync_core::{
     config::WebhookSettings,
@@ -208,59 +212,61 @@ impl DeliveryWorker {
                 if integration.as_deref() != Some(webhook.integration_id.as_str()) {
                     continue;
                 }
-                let (worker, webhook, event) = (self.clone(), webhook.clone(), event.clone());
-                let slots = self.inner.slots.clone();
-                self.inner.in_flight.spawn(async move {
-                    let _slot = slots.acquire_owned().await;
-                    worker.deliver(webhook, event).await;
-                });
+                self.spawn_attempts(webhook.clone(), Pending::new(webhook, &event));
             }
         }
     }
 
-    async fn deliver(&self, webhook: Webhook, event: OutboundEvent) {
+    /// Attempts `pending` in the background, within the worker's concurrency.
+    fn spawn_attempts(&self, webhook: Webhook, pending: Pending) {
+        let (worker, slots) = (self.clone(), self.inner.slots.clone());
+        self.inner.in_flight.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            worker.deliver(webhook, pending).await;
+        });
+    }
+
+    /// Attempts a delivery until it is delivered or has failed for good,
+    /// going on from the attempts already made (a resumed delivery).
+    async fn deliver(&self, webhook: Webhook, pending: Pending) {
         let settings = &self.inner.settings;
-        let now = time::now();
-        let mut delivery = WebhookDelivery {
-            delivery_id: uuid::Uuid::new_v4(),
-            webhook_id: webhook.webhook_id,
-            tenant_id: webhook.tenant_id,
-            event_id: event.id,
-            event_type: event.event_type.to_owned(),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            last_status_code: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            delivered_at: None,
-        };
-        self.record(&delivery).await;
+        if pending.delivery.attempts == 0 {
+            // The marker first: a crash before the record leaves enough to resume.
+            self.mark_pending(&pending, Duration::ZERO).await;
+            self.record(&pending.delivery).await;
+        }
+        let Pending {
+            mut delivery,
+            mut body,
+        } = pending;
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(settings.backoff_min)
             .with_max_delay(settings.backoff_max)
             .with_max_times(settings.max_attempts as usize)
             .with_jitter()
             .build();
+        for _ in 1..delivery.attempts {
+            backoff.next();
+        }
         loop {
             delivery.attempts += 1;
             let timestamp = chrono::Utc::now().timestamp();
             let mut headers = vec![
                 ("X-Webhook-Id", webhook.webhook_id.to_string()),
                 ("X-Webhook-Delivery", delivery.delivery_id.to_string()),
-                ("X-Webhook-Event", event.event_type.to_owned()),
+                ("X-Webhook-Event", delivery.event_type.clone()),
                 ("X-Webhook-Timestamp", timestamp.to_string()),
             ];
             if let Some(secret) = &webhook.secret {
                 headers.push((
                     "X-Webhook-Signature",
-                    signing::sign(secret.expose_secret().as_bytes(), timestamp, &event.body),
+                    signing::sign(secret.expose_secret().as_bytes(), timestamp, &body),
                 ));
             }
             let outcome = self
                 .inner
                 .sender
-                .post(&webhook.url, headers, event.body.clone())
+                .post(&webhook.url, headers, body.clone())
                 .await;
             delivery.updated_at = time::now();
             match outcome {
@@ -285,10 +291,16 @@ impl DeliveryWorker {
             }
             self.record(&delivery).await;
             match next {
-                Some(wait) => tokio::time::sleep(wait).await,
+                Some(wait) => {
+                    let pending = Pending { delivery, body };
+                    self.mark_pending(&pending, wait).await;
+                    tokio::time::sleep(wait).await;
+                    Pending { delivery, body } = pending;
+                }
                 None => break,
             }
         }
+        self.settle(&delivery).await;
         metrics::counter!("webhook_deliveries_total", "status" => match delivery.status {
             DeliveryStatus::Delivered => "delivered",
             _ => "failed",
@@ -334,6 +346,35 @@ impl DeliveryWorker {
             tracing::warn!(error = %e, webhook_id = %webhook.webhook_id, "cannot record a webhook's health");
         }
         self.invalidate(webhook.tenant_id);
+    }
+}
+
+/// A delivery not yet done and the bytes it sends.
+pub(crate) struct Pending {
+    delivery: WebhookDelivery,
+    body: bytes::Bytes,
+}
+
+impl Pending {
+    fn new(webhook: &Webhook, event: &OutboundEvent) -> Self {
+        let now = time::now();
+        Pending {
+            delivery: WebhookDelivery {
+                delivery_id: uuid::Uuid::new_v4(),
+                webhook_id: webhook.webhook_id,
+                tenant_id: webhook.tenant_id,
+                event_id: event.id,
+                event_type: event.event_type.to_owned(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_status_code: None,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+                delivered_at: None,
+            },
+            body: event.body.clone(),
+        }
     }
 }
 

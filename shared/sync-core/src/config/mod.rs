@@ -91,6 +91,10 @@ pub struct WebhookSettings {
     pub deactivate_after: u32,
     pub max_response_bytes: usize,
     pub concurrency: usize,
+    /// A pending delivery whose next attempt is this late is taken for dead
+    /// (its process died) and resumed by the recovery sweep.
+    #[serde(rename = "stale_after_ms", deserialize_with = "millis")]
+    pub stale_after: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

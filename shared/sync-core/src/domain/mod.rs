@@ -23,3 +23,7 @@ pub use webhook::Webhook;
 
 /// Tenants are identified by UUID everywhere (header, token, partition key).
 pub type TenantId = uuid::Uuid;
+
+/// The partition that holds service-wide documents (markers the recovery
+/// sweeps walk); no tenant has the nil id.
+pub const SYSTEM_PARTITION: TenantId = uuid::Uuid::nil();

@@ -14,7 +14,7 @@ use serde_json::{Value, value::RawValue};
 use uuid::Uuid;
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
-use super::TenantId;
+use super::{TenantId, task::PendingEvent};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -51,6 +51,13 @@ pub struct RecordState {
     /// a `shard.updated` carrying it is our own write coming back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_correlation_id: Option<String>,
+    /// Events an outbound write implies (`integration.data.synced`, the
+    /// merged record to the platform), written with the state that records
+    /// the write and removed once the broker confirmed them: a crash between
+    /// the two leaves them here, and the redelivered `shard.updated`
+    /// publishes them (same ids) before anything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<PendingEvent>,
 }
 
 impl RecordState {
@@ -356,6 +363,7 @@ mod tests {
             last_task_id: Uuid::nil(),
             shard_id: None,
             last_correlation_id: None,
+            outbox: Vec::new(),
         };
         let text = serde_json::to_string(&state).unwrap();
         let from_text: RecordState = serde_json::from_str(&text).unwrap();

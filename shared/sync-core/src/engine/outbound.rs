@@ -69,6 +69,15 @@ pub enum OutboundError {
     Publish(#[from] PublishError),
 }
 
+impl From<super::outbox::PublishOrStore> for OutboundError {
+    fn from(e: super::outbox::PublishOrStore) -> Self {
+        match e {
+            super::outbox::PublishOrStore::Publish(e) => OutboundError::Publish(e),
+            super::outbox::PublishOrStore::Store(e) => OutboundError::Store(e),
+        }
+    }
+}
+
 impl Transience for OutboundError {
     fn is_transient(&self) -> bool {
         match self {
@@ -128,11 +137,18 @@ impl SyncEngine {
         let entity = mapping.external_entity.clone();
         let external_id = link.external_id;
         let state_id = RecordState::document_id(&integration.id, &entity, &external_id);
-        let state = self
+        let mut state = self
             .repo
             .get::<RecordState>(event.tenant_id, &state_id)
             .await?
             .map(|v| v.doc);
+        if let Some(pending) = state.as_mut().filter(|s| !s.outbox.is_empty()) {
+            // A crash after an earlier write of this record, before its
+            // events were confirmed: they go out first.
+            self.publish_record_outbox(event.tenant_id, &state_id)
+                .await?;
+            pending.outbox.clear();
+        }
         if let (Some(state), Some(correlation)) = (&state, &event.metadata.correlation_id)
             && state.last_correlation_id.as_deref() == Some(correlation.to_string().as_str())
         {
@@ -241,19 +257,30 @@ impl SyncEngine {
         }
         let modified_at = reconcile.push(&merge.to_source, remote.modified_at).await?;
         let snapshot = provider.with_fields(&remote_record, &merge.to_source);
-        reconcile
-            .record_synced(&snapshot, modified_at, Some(shard.id.clone()), state)
-            .await?;
         let mut events =
             vec![reconcile.synced(&shard.id, reconcile.changes(&source, &merge.merged))];
         if !merge.to_target.is_empty() {
             events.push(reconcile.to_platform(&snapshot, &target, &merge.merged));
         }
-        self.bus.publish(&events).await?;
+        reconcile
+            .record_synced(
+                &snapshot,
+                modified_at,
+                Some(shard.id.clone()),
+                state,
+                &events,
+            )
+            .await?;
+        self.publish_record_outbox(event.tenant_id, &state_id(integration, entity, external_id))
+            .await?;
         Ok(OutboundOutcome::Pushed {
             fields: merge.to_source.keys().cloned().collect(),
         })
     }
+}
+
+fn state_id(integration: &Integration, entity: &str, external_id: &str) -> String {
+    RecordState::document_id(&integration.id, entity, external_id)
 }
 
 /// The entity mapping a shard of `shard_type` belongs to: the one with that

@@ -5,6 +5,12 @@
 //! with confirms, and removed from the outbox. A crash in between leaves them
 //! in the document, and recovery publishes them with the same ids: at least
 //! once, never lost, never a different event.
+//!
+//! An outbound write has the same discipline on its record's state: the
+//! events it implies are written with the state that records it, then
+//! published and removed ([`SyncEngine::publish_record_outbox`]); the
+//! `shard.updated` that caused it is acknowledged only after, so a crash
+//! leads to its redelivery, which publishes what the state still holds.
 
 use std::{
     collections::HashSet,
@@ -15,8 +21,10 @@ use uuid::Uuid;
 
 use super::{RunError, SyncEngine, outage::through_store_outage};
 use crate::{
-    domain::{SyncTask, TenantId, events::OutboundEvent, task::PendingEvent},
-    ports::store::StoreError,
+    domain::{
+        SyncTask, TenantId, events::OutboundEvent, sync_state::RecordState, task::PendingEvent,
+    },
+    ports::{PublishError, store::StoreError},
 };
 
 impl SyncEngine {
@@ -51,6 +59,33 @@ impl SyncEngine {
         Ok(applied.load(Ordering::SeqCst).then_some(written.doc))
     }
 
+    /// Publishes what a record state's outbox holds (read fresh), then removes
+    /// exactly those entries. Returns how many.
+    pub(super) async fn publish_record_outbox(
+        &self,
+        tenant: TenantId,
+        state_id: &str,
+    ) -> Result<usize, PublishOrStore> {
+        let Some(state) = self.repo.get::<RecordState>(tenant, state_id).await? else {
+            return Ok(0);
+        };
+        if state.doc.outbox.is_empty() {
+            return Ok(0);
+        }
+        let events = from_outbox(&state.doc.outbox);
+        self.bus.publish(&events).await?;
+        let sent: HashSet<Uuid> = state.doc.outbox.iter().map(|p| p.id).collect();
+        self.repo
+            .update::<RecordState, _>(tenant, state_id, |s| {
+                let before = s.outbox.len();
+                s.outbox.retain(|p| !sent.contains(&p.id));
+                s.outbox.len() != before
+            })
+            .await?;
+        metrics::counter!("outbox_events_published_total").increment(events.len() as u64);
+        Ok(events.len())
+    }
+
     /// Publishes what the task's outbox holds now (recovery: read it first).
     pub(super) async fn drain_outbox(
         &self,
@@ -78,16 +113,7 @@ impl SyncEngine {
         }
         let (tenant, id) = (task.tenant_id, task.task_id.to_string());
         let tolerance = self.settings.outage_tolerance;
-        let events: Vec<OutboundEvent> = outbox
-            .iter()
-            .filter_map(|pending| {
-                let event = OutboundEvent::from_pending(pending);
-                if event.is_none() {
-                    tracing::error!(event_type = %pending.event_type, "an outbox entry of a type this service does not publish is dropped");
-                }
-                event
-            })
-            .collect();
+        let events = from_outbox(outbox);
         self.bus.publish(&events).await?;
         let sent: HashSet<Uuid> = outbox.iter().map(|p| p.id).collect();
         through_store_outage(tolerance, "clear a task's outbox", || {
@@ -101,4 +127,27 @@ impl SyncEngine {
         metrics::counter!("outbox_events_published_total").increment(events.len() as u64);
         Ok(events.len())
     }
+}
+
+/// Outbox entries back as the events they were.
+fn from_outbox(outbox: &[PendingEvent]) -> Vec<OutboundEvent> {
+    outbox
+        .iter()
+        .filter_map(|pending| {
+            let event = OutboundEvent::from_pending(pending);
+            if event.is_none() {
+                tracing::error!(event_type = %pending.event_type, "an outbox entry of a type this service does not publish is dropped");
+            }
+            event
+        })
+        .collect()
+}
+
+/// Why a record's outbox could not be published: the broker or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishOrStore {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

@@ -88,14 +88,19 @@ impl Reconcile<'_> {
 
     /// Records `snapshot` as what both sides now agree on: the base of the
     /// next merge, linked to its shard.
+    /// `events` (what the write implies) go into the state's outbox in the
+    /// same write: publish them with [`SyncEngine::publish_record_outbox`].
     pub async fn record_synced(
         &self,
         snapshot: &Value,
         modified_at: DateTime<Utc>,
         shard_id: Option<String>,
         previous: Option<&RecordState>,
+        events: &[OutboundEvent],
     ) -> Result<(), StoreError> {
         let integration = self.integration;
+        let mut outbox = previous.map(|p| p.outbox.clone()).unwrap_or_default();
+        outbox.extend(events.iter().map(OutboundEvent::to_pending));
         self.engine
             .repo
             .upsert(&RecordState {
@@ -114,6 +119,7 @@ impl Reconcile<'_> {
                 last_task_id: previous.map_or_else(uuid::Uuid::nil, |p| p.last_task_id),
                 shard_id: shard_id.or_else(|| previous.and_then(|p| p.shard_id.clone())),
                 last_correlation_id: self.metadata.correlation_id.map(|c| c.to_string()),
+                outbox,
             })
             .await
             .map(|_| ())

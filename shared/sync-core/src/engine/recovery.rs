@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{Claim, RunError, SyncEngine, TriggerRequest, limits::LimitError};
 use crate::{
-    domain::{Integration, SyncTask, TaskStatus, TenantId, time},
+    domain::{Integration, SYSTEM_PARTITION, SyncTask, TaskStatus, TenantId, time},
     ports::{
         integration_directory::DirectoryError,
         store::{Collection, Filter, Query, StoreError},
@@ -30,8 +30,6 @@ use crate::{
     repository::Document,
 };
 
-/// The partition that holds service-wide documents (no tenant has the nil id).
-const SYSTEM_PARTITION: TenantId = Uuid::nil();
 const MARKER_KIND: &str = "active-run";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -202,14 +202,6 @@ impl SyncEngine {
             .get::<RecordState>(tenant, &state_id)
             .await?
             .map(|v| v.doc);
-        reconcile
-            .record_synced(
-                &snapshot,
-                modified_at,
-                conflict.shard_id.clone(),
-                previous.as_ref(),
-            )
-            .await?;
         let mut events = Vec::new();
         if !to_source.is_empty() {
             let shard_id = conflict.shard_id.as_deref().unwrap_or_default();
@@ -218,12 +210,18 @@ impl SyncEngine {
         if !to_target.is_empty() {
             events.push(reconcile.to_platform(&snapshot, &target, &merged));
         }
-        if !events.is_empty() {
-            self.bus
-                .publish(&events)
-                .await
-                .map_err(OutboundError::from)?;
-        }
+        reconcile
+            .record_synced(
+                &snapshot,
+                modified_at,
+                conflict.shard_id.clone(),
+                previous.as_ref(),
+                &events,
+            )
+            .await?;
+        self.publish_record_outbox(tenant, &state_id)
+            .await
+            .map_err(OutboundError::from)?;
         Ok(())
     }
 }

@@ -49,6 +49,8 @@ pub fn classify(
         last_task_id: key.task_id,
         shard_id: known.and_then(|k| k.shard_id.clone()),
         last_correlation_id: Some(key.correlation_id.to_owned()),
+        // An outbound write's events not yet confirmed stay with the state.
+        outbox: known.map(|k| k.outbox.clone()).unwrap_or_default(),
     };
     if record.deleted {
         return match known {
