@@ -1,7 +1,10 @@
 //! The container runner: every trigger in one process — the API on `PORT`
 //! (3052), the service queue's consumer and the two timers.
 //! `integration-sync token --tenant <uuid>` prints a development token for
-//! calling the API.
+//! calling the API; `integration-sync dlq …` lists and replays dead letters
+//! (a build with RabbitMQ: the `cloud` feature).
+
+mod dlq;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -43,6 +46,11 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+    /// The dead-letter queue: list, show, replay.
+    Dlq {
+        #[command(subcommand)]
+        action: dlq::DlqCommand,
+    },
 }
 
 #[tokio::main]
@@ -66,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(settings).await,
+        Command::Dlq { action } => wiring::dead_letters::run(&settings, action.into()).await,
     }
 }
 

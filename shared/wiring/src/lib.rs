@@ -4,6 +4,8 @@
 //! runner, the tests and the benchmarks start here; each function wires only
 //! what it serves, in its own crate.
 
+pub mod dead_letters;
+
 use std::{future::Future, sync::Arc};
 
 use tokio::net::TcpListener;

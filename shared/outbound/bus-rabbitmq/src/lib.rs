@@ -14,6 +14,8 @@
 //! channel in one go and its confirms are awaited together. Connections that
 //! drop are replaced (see [`RabbitMqBus`]).
 
+pub mod dead_letters;
+
 use std::{
     future::Future,
     sync::{Arc, Weak},
@@ -430,15 +432,9 @@ impl EventBus for RabbitMqBus {
         routing_key: &str,
         reason: &str,
     ) -> Result<(), PublishError> {
-        let mut headers = FieldTable::default();
-        let reason: String = reason.chars().take(1000).collect();
-        headers.insert(
-            "x-failure-reason".into(),
-            AMQPValue::LongString(LongString::from(reason)),
-        );
         let props = BasicProperties::default()
             .with_delivery_mode(PERSISTENT)
-            .with_headers(headers);
+            .with_headers(dead_letters::failure_headers(reason));
         let exchange = &self.dead_letter_exchange;
         self.with_link("dead-letter", |link| {
             let props = props.clone();
