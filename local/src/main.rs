@@ -2,9 +2,11 @@
 //! (3052), the service queue's consumer and the two timers.
 //! `integration-sync token --tenant <uuid>` prints a development token for
 //! calling the API; `integration-sync dlq …` lists and replays dead letters
-//! (a build with RabbitMQ: the `cloud` feature).
+//! (a build with RabbitMQ: the `cloud` feature); `integration-sync sync` and
+//! `integration-sync tasks` start, follow and list syncs through the API.
 
 mod dlq;
+mod operator;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -37,15 +39,20 @@ enum Command {
     Healthcheck,
     /// Print a signed development token for a tenant.
     Token {
-        #[arg(long, default_value = "00000000-0000-4000-8000-000000000001")]
+        #[arg(long, default_value = operator::DEV_TENANT)]
         tenant: uuid::Uuid,
         /// The user id (the platform's are uuids; events carry it as `metadata.userId`).
-        #[arg(long, default_value = "00000000-0000-4000-8000-0000000000d0")]
+        #[arg(long, default_value = operator::DEV_USER)]
         user: String,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+    /// Start a sync (or follow one with `--task`) through the service's API;
+    /// `--follow` shows its progress and exits non-zero unless it completes.
+    Sync(operator::SyncArgs),
+    /// The newest sync tasks, through the service's API.
+    Tasks(operator::TasksArgs),
     /// The dead-letter queue: list, show, replay.
     Dlq {
         #[command(subcommand)]
@@ -74,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(settings).await,
+        Command::Sync(args) => operator::sync(&settings, args).await,
+        Command::Tasks(args) => operator::tasks(&settings, args).await,
         Command::Dlq { action } => wiring::dead_letters::run(&settings, action.into()).await,
     }
 }

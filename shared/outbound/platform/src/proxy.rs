@@ -165,6 +165,8 @@ impl Provider for IntegrationManagerProxy {
         Ok(RecordPage {
             records,
             next_cursor,
+            // integration-manager's fetch answers records, no count.
+            total: None,
         })
     }
 

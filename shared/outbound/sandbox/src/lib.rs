@@ -165,6 +165,9 @@ impl Provider for SandboxProvider {
         Ok(RecordPage {
             records,
             next_cursor,
+            // Generated records from the window on, and the changes (a
+            // changed record may be counted twice: an estimate).
+            total: Some(total.saturating_sub(first) + changes.len() as u64),
         })
     }
 

@@ -143,6 +143,15 @@ pub struct SyncTask {
     /// The run stopped at `max_records_per_sync`; the next run continues.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub more_remaining: bool,
+    /// `recordsProcessed` once the entity type being read is done, when the
+    /// provider says how many records its query matches (Salesforce, the
+    /// sandbox): the difference is what remains of it. Later entity types
+    /// are not counted until they are reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_expected: Option<u64>,
+    /// Pages read from the provider, across the runs of the task.
+    #[serde(default)]
+    pub pages_read: u64,
     /// Someone asked to cancel the running task; it stops at its next page.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
@@ -208,6 +217,8 @@ impl SyncTask {
             shards_created: 0,
             shards_updated: 0,
             more_remaining: false,
+            records_expected: None,
+            pages_read: 0,
             created_at: now,
             updated_at: now,
         }

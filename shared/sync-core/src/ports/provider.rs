@@ -26,6 +26,9 @@ pub struct RecordPage {
     pub records: Vec<ExternalRecord>,
     /// `None` when this was the last page.
     pub next_cursor: Option<String>,
+    /// How many records the whole query matches, when the provider says
+    /// (Salesforce's `totalSize`): what a run's progress has left to read.
+    pub total: Option<u64>,
 }
 
 /// A change to write back to the external system.

@@ -56,6 +56,7 @@ impl Provider for FakeProvider {
                 .map(|i| record(&request.entity_type, i))
                 .collect(),
             next_cursor: (end < self.records_per_entity).then(|| end.to_string()),
+            total: Some(self.records_per_entity - first),
         })
     }
 

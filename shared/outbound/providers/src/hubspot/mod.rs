@@ -201,6 +201,8 @@ impl HubSpotProvider {
         Ok(RecordPage {
             records,
             next_cursor: Some(next_token.encode()),
+            // HubSpot's `total` counts one search window of several.
+            total: None,
         })
     }
 
@@ -266,6 +268,7 @@ impl HubSpotProvider {
         Ok(RecordPage {
             records,
             next_cursor,
+            total: None,
         })
     }
 }

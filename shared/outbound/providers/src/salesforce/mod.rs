@@ -31,6 +31,8 @@ struct QueryResponse {
     done: bool,
     #[serde(default)]
     next_records_url: Option<String>,
+    #[serde(default)]
+    total_size: Option<u64>,
     records: Vec<Box<RawValue>>,
 }
 
@@ -109,6 +111,7 @@ pub fn parse_query_page(entity_type: &str, body: &[u8]) -> Result<RecordPage, Pr
     Ok(RecordPage {
         records,
         next_cursor,
+        total: page.total_size,
     })
 }
 

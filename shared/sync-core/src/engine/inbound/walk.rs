@@ -78,6 +78,9 @@ struct Walk<'a> {
     volatile: &'static [&'static str],
     publisher: RecordPublisher<'a>,
     counters: RecordCounters,
+    /// `records_expected` and `pages_read` of the task (see there).
+    expected: Option<u64>,
+    pages: u64,
     /// States of changed records the publisher still holds, written once they are out.
     pending: HashMap<(String, String), (ChangeKind, RecordState)>,
     cursors: BTreeMap<String, EntityCursor>,
@@ -147,6 +150,8 @@ impl SyncEngine {
             }),
             // A resumed run goes on counting where the dead one stopped.
             counters: task.counters,
+            expected: task.records_expected,
+            pages: task.pages_read,
             pending: HashMap::new(),
             cursors: BTreeMap::new(),
             reached: BTreeMap::new(),
@@ -226,6 +231,7 @@ impl Walk<'_> {
                     filters: task.filters.clone(),
                     modified_since: since,
                 };
+                let first_of_query = page_token.is_none();
                 let fetching = match ahead.take() {
                     Some(ahead) => ahead,
                     None => ReadAhead::start(&provider, integration, request(page_token.clone())),
@@ -239,8 +245,11 @@ impl Walk<'_> {
                 let RecordPage {
                     records,
                     next_cursor,
-                    ..
+                    total,
                 } = page;
+                if let Some(total) = total.filter(|_| first_of_query) {
+                    self.expected = Some(self.counters.records_processed + total);
+                }
                 self.check_not_seen(entity, &records)?;
                 // Read on while this page is classified and published, unless
                 // it spends the read budget (a page read ahead and not used is
@@ -261,6 +270,7 @@ impl Walk<'_> {
                 page_token = next_cursor.clone();
                 self.absorb(entity, records).await?;
                 pages_read += 1;
+                self.pages += 1;
                 self.slowest_page = self.slowest_page.max(page_started.elapsed());
                 if next_cursor.is_none() {
                     self.resume_from(entity, None);
@@ -657,6 +667,8 @@ impl Walk<'_> {
                     counters: self.counters,
                     ..self.execution.clone()
                 },
+                expected: self.expected,
+                pages: self.pages,
             }),
         };
         self.writing.push_back(PageWrite {
@@ -753,6 +765,8 @@ struct PageRecord {
 struct Progress {
     cursors: Vec<EntityCursor>,
     execution: SyncExecution,
+    expected: Option<u64>,
+    pages: u64,
 }
 
 /// Pages in flight at once: a page's events are published (after the page
@@ -806,6 +820,8 @@ impl PageRecord {
                     return false;
                 }
                 t.counters = counters.onto(t.counters);
+                t.records_expected = progress.expected.or(t.records_expected);
+                t.pages_read = progress.pages;
                 t.updated_at = time::now();
                 cancel_requested = t.cancel_requested;
                 true
