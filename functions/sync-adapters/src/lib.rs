@@ -11,8 +11,9 @@ use platform::{IntegrationManagerProxy, Neighbours};
 use sync_core::{
     assembly::Adapters,
     config::Settings,
-    outbound::FileDirectory,
+    outbound::{FileDirectory, StoreBudget},
     ports::{DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
+    repository::Repository,
 };
 use webhook_delivery::DeliveryWorker;
 
@@ -35,7 +36,12 @@ pub fn syncing(
         providers = providers.with_fallback(IntegrationManagerProxy::new(manager.clone()));
     }
     if let Some(credentials) = neighbours.secret_management.clone() {
-        providers = providers::register(providers, &settings.providers, credentials)?;
+        // The budget is the store's: every sandbox of every function shares it.
+        let budget = Arc::new(StoreBudget::new(
+            Repository::new(store.clone()),
+            &settings.providers,
+        ));
+        providers = providers::register(providers, &settings.providers, credentials, budget)?;
     }
     let directory: Arc<dyn IntegrationDirectory> = match &neighbours.integration_manager {
         Some(manager) => Arc::new(manager.clone()),

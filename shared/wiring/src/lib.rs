@@ -23,7 +23,7 @@ use sync_core::{
     assembly::{Adapters, Core},
     config::Settings,
     inbound::timers,
-    outbound::{FileDirectory, InProcessBus, MeteredBus},
+    outbound::{FileDirectory, InProcessBus, MeteredBus, StoreBudget},
     ports::{BoxError, DocumentStore, EventBus, IntegrationDirectory, ProviderRegistry},
     repository::Repository,
     runtime::publish_every,
@@ -75,7 +75,7 @@ impl App {
             Neighbours::build(&settings).map_err(|e| BootstrapError::Directory(e.into()))?;
         let directory = build_directory(&settings, &neighbours)?;
         let sandbox = SandboxProvider::default();
-        let providers = build_providers(&settings, sandbox.clone(), &neighbours)?;
+        let providers = build_providers(&settings, &store, sandbox.clone(), &neighbours)?;
         let core = Core::assemble(
             settings,
             Adapters {
@@ -302,6 +302,7 @@ async fn build_bus(
 /// credentials), integration-manager's adapters as the fallback.
 fn build_providers(
     settings: &Settings,
+    store: &Arc<dyn DocumentStore>,
     sandbox: SandboxProvider,
     neighbours: &Neighbours,
 ) -> Result<ProviderRegistry, BootstrapError> {
@@ -316,7 +317,11 @@ fn build_providers(
         tracing::info!("no secret-management URL: only the sandbox provider is available");
         return Ok(registry);
     };
-    providers::register(registry, &settings.providers, credentials)
+    let budget = Arc::new(StoreBudget::new(
+        Repository::new(store.clone()),
+        &settings.providers,
+    ));
+    providers::register(registry, &settings.providers, credentials, budget)
         .map_err(|e| BootstrapError::Providers(e.into()))
 }
 

@@ -51,3 +51,17 @@ async fn an_unreachable_account_is_a_clear_error() {
     };
     assert!(error.contains("Cosmos DB"), "{error}");
 }
+
+/// The provider request budget held by two instances, each with its own
+/// client of one Cosmos DB database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_cosmos_db_never_exceed_a_shared_request_budget() {
+    use std::sync::Arc;
+    use sync_core::repository::Repository;
+    let (first, second) = integration_tests::cosmos::connect_unique_database_twice().await;
+    sync_core::testing::budget_check::two_instances_never_exceed_the_budget(
+        Repository::new(Arc::new(first)),
+        Repository::new(Arc::new(second)),
+    )
+    .await;
+}

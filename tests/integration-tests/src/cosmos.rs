@@ -63,10 +63,26 @@ pub async fn fresh_platform_database() -> (CosmosStore, String) {
     (store, id.into_inner().unwrap())
 }
 
+/// Two clients of one fresh database: two instances of the service.
+pub async fn connect_unique_database_twice() -> (CosmosStore, CosmosStore) {
+    let (first, options) = connect_fresh_with(unique_database_options).await;
+    let second = CosmosStore::connect(options)
+        .await
+        .expect("a second client of the same database");
+    (first, second)
+}
+
 async fn connect_fresh(options: impl Fn() -> CosmosStoreOptions) -> CosmosStore {
+    connect_fresh_with(options).await.0
+}
+
+async fn connect_fresh_with(
+    options: impl Fn() -> CosmosStoreOptions,
+) -> (CosmosStore, CosmosStoreOptions) {
     for _ in 0..5 {
-        match CosmosStore::connect(options()).await {
-            Ok(store) => return store,
+        let chosen = options();
+        match CosmosStore::connect(chosen.clone()).await {
+            Ok(store) => return (store, chosen),
             // See `spawn::EMULATOR_RID_QUIRK`: retry with a fresh database.
             Err(e) if e.to_string().contains(crate::spawn::EMULATOR_RID_QUIRK) => continue,
             Err(e) => panic!(

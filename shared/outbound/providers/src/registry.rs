@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sync_core::{
     config::ProviderSettings,
-    ports::{CredentialSource, ProviderRegistry},
+    ports::{CredentialSource, ProviderRegistry, RequestBudget},
 };
 
 use crate::{
@@ -19,8 +19,9 @@ pub fn register(
     registry: ProviderRegistry,
     settings: &ProviderSettings,
     credentials: Arc<dyn CredentialSource>,
+    budget: Arc<dyn RequestBudget>,
 ) -> anyhow::Result<ProviderRegistry> {
-    let http = ProviderHttp::new(HttpPolicy::from(settings), credentials)?;
+    let http = ProviderHttp::new(HttpPolicy::from(settings), credentials, budget)?;
     let hubspot = &settings.hubspot;
     Ok(registry
         .with(

@@ -59,6 +59,11 @@ pub struct ProviderSettings {
     pub max_retry_after: Duration,
     pub requests_per_second: u32,
     pub burst: u32,
+    /// A provider reporting this share of its daily limit used pauses the
+    /// tenant's requests to it for `limit_pause`.
+    pub limit_threshold: f64,
+    #[serde(rename = "limit_pause_ms", deserialize_with = "millis")]
+    pub limit_pause: Duration,
     pub salesforce: SalesforceSettings,
     pub hubspot: HubSpotSettings,
 }

@@ -152,6 +152,10 @@ pub struct SyncTask {
     /// Pages read from the provider, across the runs of the task.
     #[serde(default)]
     pub pages_read: u64,
+    /// Why the running task waits, while it does (its provider said it is
+    /// near its limit); the status stays `running`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// Someone asked to cancel the running task; it stops at its next page.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel_requested: bool,
@@ -219,6 +223,7 @@ impl SyncTask {
             more_remaining: false,
             records_expected: None,
             pages_read: 0,
+            message: None,
             created_at: now,
             updated_at: now,
         }

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod event_bus;
 pub mod integration_directory;
 pub mod provider;
+pub mod request_budget;
 pub mod shard_source;
 pub mod store;
 pub mod transience;
@@ -19,6 +20,7 @@ pub use integration_directory::{DirectoryError, IntegrationDirectory};
 pub use provider::{
     PageRequest, Provider, ProviderError, ProviderRegistry, PushRequest, RecordPage,
 };
+pub use request_budget::{BudgetError, LimitReport, RequestBudget};
 pub use store::{
     Collection, DocumentStore, ETag, Filter, FilterOp, Query, QueryPage, StoreError,
     StoredDocument, TextDocument,

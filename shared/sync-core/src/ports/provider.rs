@@ -94,6 +94,12 @@ pub trait Provider: Send + Sync + 'static {
         true
     }
 
+    /// Why requests of `integration` to this provider wait now (the provider
+    /// said it is near its limit), when they do: a run shows it.
+    fn waiting(&self, _integration: &Integration) -> Option<String> {
+        None
+    }
+
     /// Whether `modified_since` narrows what is read. Without a change window
     /// every run would walk everything from the start, so the engine resumes
     /// such a provider from the page its last run stopped before.

@@ -3,6 +3,7 @@
 //! implementations of the ports, and the core assembled over them, so the
 //! core is tested without any adapter crate.
 
+pub mod budget_check;
 pub mod fake_provider;
 pub mod harness;
 pub mod memory_store;

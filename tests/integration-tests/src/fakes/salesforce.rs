@@ -49,6 +49,8 @@ struct SfState {
     page_latency: std::time::Duration,
     /// (pages still answered on time, then how long the next one takes).
     stall: Option<(usize, std::time::Duration)>,
+    /// `Sforce-Limit-Info` on every answer, e.g. `api-usage=4800/5000`.
+    limit_info: Option<String>,
 }
 
 #[derive(Clone)]
@@ -76,6 +78,10 @@ impl FakeSalesforce {
                 "/services/data/{version}/sobjects/{object}/{id}",
                 get(read_row).patch(patch_row),
             )
+            .layer(axum::middleware::map_response_with_state(
+                state.clone(),
+                with_limit_info,
+            ))
             .with_state(state.clone());
         FakeSalesforce {
             url: super::serve(router).await,
@@ -156,6 +162,11 @@ impl FakeSalesforce {
         self.state.lock().unwrap().stall = Some((pages, latency));
     }
 
+    /// Answers carry `Sforce-Limit-Info: <info>` (none: no header).
+    pub fn set_limit_info(&self, info: Option<&str>) {
+        self.state.lock().unwrap().limit_info = info.map(str::to_owned);
+    }
+
     pub fn inject(&self, faults: Vec<Fault>) {
         self.state.lock().unwrap().faults.extend(faults);
     }
@@ -167,6 +178,16 @@ impl FakeSalesforce {
 }
 
 type Shared = State<Arc<Mutex<SfState>>>;
+
+/// Salesforce reports the org's API usage on every answer.
+async fn with_limit_info(State(state): Shared, mut response: Response) -> Response {
+    if let Some(info) = state.lock().unwrap().limit_info.clone()
+        && let Ok(value) = header::HeaderValue::from_str(&info)
+    {
+        response.headers_mut().insert("sforce-limit-info", value);
+    }
+    response
+}
 
 fn json_row(object: &str, row: &Row) -> Value {
     let mut value = row.fields.clone();

@@ -1,17 +1,16 @@
 //! The provider HTTP client.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use governor::{DefaultKeyedRateLimiter, Quota};
 use reqwest::{RequestBuilder, StatusCode, header::RETRY_AFTER};
 
-use super::{CredentialSource, Credentials};
+use super::{CredentialSource, Credentials, limits::reported_limits};
 use sync_core::{
     config::ProviderSettings,
     domain::{Integration, TenantId},
-    ports::ProviderError,
+    ports::{ProviderError, RequestBudget},
 };
 
 /// Error bodies are kept for diagnostics up to this size.
@@ -24,8 +23,6 @@ pub struct HttpPolicy {
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     pub max_retry_after: Duration,
-    pub requests_per_second: NonZeroU32,
-    pub burst: NonZeroU32,
 }
 
 impl From<&ProviderSettings> for HttpPolicy {
@@ -36,8 +33,6 @@ impl From<&ProviderSettings> for HttpPolicy {
             backoff_min: s.backoff_min,
             backoff_max: s.backoff_max,
             max_retry_after: s.max_retry_after,
-            requests_per_second: NonZeroU32::new(s.requests_per_second).unwrap_or(NonZeroU32::MIN),
-            burst: NonZeroU32::new(s.burst).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -46,23 +41,31 @@ impl From<&ProviderSettings> for HttpPolicy {
 pub struct ProviderHttp {
     http: reqwest::Client,
     policy: HttpPolicy,
-    budget: Arc<DefaultKeyedRateLimiter<(TenantId, &'static str)>>,
+    budget: Arc<dyn RequestBudget>,
     credentials: Arc<dyn CredentialSource>,
 }
 
 impl ProviderHttp {
-    pub fn new(policy: HttpPolicy, credentials: Arc<dyn CredentialSource>) -> anyhow::Result<Self> {
+    pub fn new(
+        policy: HttpPolicy,
+        credentials: Arc<dyn CredentialSource>,
+        budget: Arc<dyn RequestBudget>,
+    ) -> anyhow::Result<Self> {
         let http = outgoing_http::client_builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
             .build()?;
-        let quota = Quota::per_second(policy.requests_per_second).allow_burst(policy.burst);
         Ok(ProviderHttp {
             http,
-            budget: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
+            budget,
             policy,
             credentials,
         })
+    }
+
+    /// Why the tenant's requests to `provider` wait now, when they do.
+    pub fn waiting(&self, tenant: TenantId, provider: &str) -> Option<String> {
+        self.budget.waiting(tenant, provider)
     }
 
     pub async fn credentials(
@@ -96,11 +99,19 @@ impl ProviderHttp {
             attempt += 1;
             let last_attempt = attempt >= self.policy.max_attempts;
             self.budget
-                .until_key_ready(&(integration.tenant_id, provider))
-                .await;
+                .acquire(integration.tenant_id, provider)
+                .await
+                .map_err(|e| ProviderError::Transient(format!("{provider}: {e}")))?;
             let outcome = build(&self.http, &credentials).send().await;
             let response = match outcome {
-                Ok(response) => response,
+                Ok(response) => {
+                    for report in reported_limits(response.headers()) {
+                        self.budget
+                            .report(integration.tenant_id, provider, report)
+                            .await;
+                    }
+                    response
+                }
                 Err(e) if last_attempt => {
                     return Err(ProviderError::Transient(format!(
                         "{provider}: {}",

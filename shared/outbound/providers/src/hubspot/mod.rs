@@ -275,6 +275,10 @@ impl HubSpotProvider {
 
 #[async_trait]
 impl Provider for HubSpotProvider {
+    fn waiting(&self, integration: &Integration) -> Option<String> {
+        self.http.waiting(integration.tenant_id, PROVIDER)
+    }
+
     async fn fetch_page(
         &self,
         integration: &Integration,

@@ -128,6 +128,10 @@ fn parse_modstamp(text: &str) -> Result<DateTime<Utc>, ProviderError> {
 
 #[async_trait]
 impl Provider for SalesforceProvider {
+    fn waiting(&self, integration: &Integration) -> Option<String> {
+        self.http.waiting(integration.tenant_id, PROVIDER)
+    }
+
     async fn fetch_page(
         &self,
         integration: &Integration,

@@ -81,6 +81,8 @@ struct Walk<'a> {
     /// `records_expected` and `pages_read` of the task (see there).
     expected: Option<u64>,
     pages: u64,
+    /// Why the provider makes the run wait, as last put in the task's message.
+    waiting: Option<String>,
     /// States of changed records the publisher still holds, written once they are out.
     pending: HashMap<(String, String), (ChangeKind, RecordState)>,
     cursors: BTreeMap<String, EntityCursor>,
@@ -152,6 +154,7 @@ impl SyncEngine {
             counters: task.counters,
             expected: task.records_expected,
             pages: task.pages_read,
+            waiting: None,
             pending: HashMap::new(),
             cursors: BTreeMap::new(),
             reached: BTreeMap::new(),
@@ -236,12 +239,22 @@ impl Walk<'_> {
                     Some(ahead) => ahead,
                     None => ReadAhead::start(&provider, integration, request(page_token.clone())),
                 };
-                let page = tokio::select! {
-                    biased;
-                    _ = signals.shutdown.cancelled() => return Err(RunError::Interrupted),
-                    _ = signals.lease_lost.cancelled() => return Err(RunError::LeaseLost),
-                    page = fetching.page() => page?,
+                let page = fetching.page();
+                tokio::pin!(page);
+                let mut look = tokio::time::interval(WAIT_NOTE_EVERY);
+                look.tick().await;
+                let page = loop {
+                    tokio::select! {
+                        biased;
+                        _ = signals.shutdown.cancelled() => return Err(RunError::Interrupted),
+                        _ = signals.lease_lost.cancelled() => return Err(RunError::LeaseLost),
+                        page = &mut page => break page?,
+                        _ = look.tick() => self.note_waiting().await?,
+                    }
                 };
+                if self.waiting.is_some() {
+                    self.note_waiting().await?;
+                }
                 let RecordPage {
                     records,
                     next_cursor,
@@ -297,6 +310,30 @@ impl Walk<'_> {
             more_remaining,
             stopped_in,
         })
+    }
+
+    /// Puts why the provider makes the run wait (or that it no longer does)
+    /// into the task's message, when that changed.
+    async fn note_waiting(&mut self) -> Result<(), RunError> {
+        let now = self.provider.waiting(self.integration);
+        if now == self.waiting {
+            return Ok(());
+        }
+        let task = self.task;
+        let message = now.clone();
+        self.engine
+            .repo
+            .update::<SyncTask, _>(task.tenant_id, &task.task_id.to_string(), |t| {
+                if t.run_lease != task.run_lease {
+                    return false;
+                }
+                t.message = message.clone();
+                t.updated_at = time::now();
+                true
+            })
+            .await?;
+        self.waiting = now;
+        Ok(())
     }
 
     /// Whether the run must stop before its next page: less time is left than
@@ -779,6 +816,9 @@ const IN_FLIGHT: usize = 2;
 /// execution): one write each per second at most instead of per page, so a
 /// page of unchanged records costs the store a read and nothing more.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a run waiting for a page asks its provider whether it waits
+/// for the provider's limit (an in-memory look; a write only on change).
+const WAIT_NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PageRecord {
     async fn write(self) -> Result<(), RunError> {
