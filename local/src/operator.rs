@@ -113,10 +113,8 @@ impl Api {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let message = body["message"]
-                .as_str()
-                .or(body["error"].as_str())
-                .unwrap_or("no message");
+            // The API's errors are `{"error": {"code", "message"}}`.
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
             bail!("the service answered {status}: {message}");
         }
         Ok(body)
@@ -169,9 +167,11 @@ async fn follow(api: &Api, task_id: &str) -> anyhow::Result<()> {
     loop {
         let task = api.get(&path).await?;
         let status = task["status"].as_str().unwrap_or("unknown").to_owned();
-        view.show(&task, &status);
         match status.as_str() {
-            "pending" | "running" | "processing" => tokio::time::sleep(POLL).await,
+            "pending" | "running" | "processing" => {
+                view.show(&task, &status);
+                tokio::time::sleep(POLL).await
+            }
             "completed" => {
                 view.finish(&summary(&task, "completed"));
                 return Ok(());
@@ -190,7 +190,8 @@ struct ProgressView {
     bar: Option<ProgressBar>,
     started: Instant,
     first_count: Option<u64>,
-    last_line: String,
+    /// The last line printed, without its rate.
+    last_state: String,
 }
 
 impl ProgressView {
@@ -208,7 +209,7 @@ impl ProgressView {
             bar,
             started: Instant::now(),
             first_count: None,
-            last_line: String::new(),
+            last_state: String::new(),
         }
     }
 
@@ -223,13 +224,20 @@ impl ProgressView {
         };
         let expected = task["recordsExpected"].as_u64();
         let pages = task["pagesRead"].as_u64().unwrap_or(0);
-        let mut line = format!("{status}: {processed} records, {rate:.0} records/s, {pages} pages");
+        // What changed is told by everything but the rate, which moves every poll.
+        let mut state = format!("{pages} pages");
         if let Some(expected) = expected {
-            line.push_str(&format!(
+            state.push_str(&format!(
                 ", {} remaining",
                 expected.saturating_sub(processed)
             ));
         }
+        if let Some(waiting) = task["message"].as_str() {
+            state.push_str(&format!(" — {waiting}"));
+        }
+        let head = format!("{status}: {processed} records");
+        let line = format!("{head}, {rate:.0} records/s, {state}");
+        let state = format!("{head}, {state}");
         match &self.bar {
             Some(bar) => {
                 if let Some(expected) = expected {
@@ -238,14 +246,10 @@ impl ProgressView {
                 }
                 bar.set_message(line);
             }
-            None if line != self.last_line => {
-                // Not a terminal: a plain line a log or a test can read. The
-                // rate changes every poll, so only a new count or status prints.
-                let key = |l: &str| l.split(", ").next().unwrap_or_default().to_owned();
-                if key(&line) != key(&self.last_line) {
-                    println!("{line}");
-                }
-                self.last_line = line;
+            None if state != self.last_state => {
+                // Not a terminal: a plain line a log or a test can read.
+                println!("{line}");
+                self.last_state = state;
             }
             None => {}
         }
@@ -292,13 +296,13 @@ pub async fn tasks(settings: &Settings, args: TasksArgs) -> anyhow::Result<()> {
         .await?;
     let items = page["items"].as_array().cloned().unwrap_or_default();
     println!(
-        "{:<36}  {:<24}  {:<13}  {:<10}  {:>9}  CREATED",
+        "{:<36}  {:<36}  {:<13}  {:<10}  {:>9}  CREATED",
         "TASK", "INTEGRATION", "DIRECTION", "STATUS", "RECORDS"
     );
     for task in &items {
         let text = |key: &str| task[key].as_str().unwrap_or("").to_owned();
         println!(
-            "{:<36}  {:<24}  {:<13}  {:<10}  {:>9}  {}",
+            "{:<36}  {:<36}  {:<13}  {:<10}  {:>9}  {}",
             text("taskId"),
             text("integrationId"),
             text("direction"),

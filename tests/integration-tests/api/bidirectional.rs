@@ -21,22 +21,17 @@ use sync_core::{
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-pub(crate) const ROW: &str = "006000000000000003";
+const ROW: &str = "006000000000000003";
 
-pub(crate) struct Setup {
-    pub app: TestApp,
-    pub salesforce: FakeSalesforce,
+struct Setup {
+    app: TestApp,
+    salesforce: FakeSalesforce,
     platform: FakePlatform,
-    pub integration: Integration,
+    integration: Integration,
 }
 
 /// A bidirectional Salesforce integration, synced inbound once (the base).
 async fn setup(strategy: &str) -> Setup {
-    setup_on(strategy, None).await
-}
-
-/// [`setup`] with the app on `like` (another broker, say).
-pub(crate) async fn setup_on(strategy: &str, like: Option<sync_core::config::Settings>) -> Setup {
     let salesforce = FakeSalesforce::start(100, "session").await;
     salesforce.add_rows("Opportunity", 10, 1);
     // The same names on both sides: the merge tests speak of Salesforce's
@@ -67,7 +62,6 @@ pub(crate) async fn setup_on(strategy: &str, like: Option<sync_core::config::Set
         integration_manager_url: Some(platform.url.clone()),
         secret_management_url: Some(platform.url.clone()),
         shard_manager_url: Some(platform.url.clone()),
-        like,
         ..Default::default()
     })
     .await;
@@ -105,7 +99,7 @@ fn shard_document(s: &Setup, changes: Value) -> Value {
 }
 
 /// The shard changed at shard-manager, and its `shard.updated` (ids only).
-pub(crate) fn shard_update(s: &Setup, changes: Value, correlation: Option<&str>) -> ShardUpdated {
+fn shard_update(s: &Setup, changes: Value, correlation: Option<&str>) -> ShardUpdated {
     s.platform.set_shard("shard-3", shard_document(s, changes));
     ShardUpdated {
         event_id: Uuid::new_v4(),

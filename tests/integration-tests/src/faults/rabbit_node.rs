@@ -67,6 +67,26 @@ impl PrivateRabbitNode {
         assert!(out.status.success(), "stop_app: {out:?}");
     }
 
+    /// New channels of `guest` may no longer publish to `exchange` (a
+    /// publish fails with ACCESS_REFUSED); everything else stays allowed.
+    pub async fn refuse_publishing_to(&self, exchange: &str) {
+        let write = format!("^(?!{}$).*", exchange.replace('.', "\\."));
+        let out = rabbitmqctl(
+            &self.node,
+            &["set_permissions", "-p", "/", "guest", ".*", &write, ".*"],
+        );
+        assert!(out.status.success(), "set_permissions: {out:?}");
+    }
+
+    /// `guest` may do everything again.
+    pub async fn allow_everything(&self) {
+        let out = rabbitmqctl(
+            &self.node,
+            &["set_permissions", "-p", "/", "guest", ".*", ".*", ".*"],
+        );
+        assert!(out.status.success(), "set_permissions: {out:?}");
+    }
+
     /// `rabbitmqctl start_app`, then waits until AMQP is served again.
     pub async fn start_app(&self) {
         let out = rabbitmqctl(&self.node, &["start_app"]);

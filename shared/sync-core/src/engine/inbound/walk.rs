@@ -281,9 +281,9 @@ impl Walk<'_> {
                     ));
                 }
                 page_token = next_cursor.clone();
+                self.pages += 1;
                 self.absorb(entity, records).await?;
                 pages_read += 1;
-                self.pages += 1;
                 self.slowest_page = self.slowest_page.max(page_started.elapsed());
                 if next_cursor.is_none() {
                     self.resume_from(entity, None);
