@@ -5,26 +5,25 @@
 
 mod support;
 
-use std::{path::Path, process::Output, time::Duration};
+use std::{process::Output, time::Duration};
 
 use integration_tests::{
     EventObserver,
-    broker::{connect, envelope, publish_raw},
-    faults::free_port,
+    broker::{connect, envelope, message_count, publish_raw},
     sandbox_integration,
 };
 use lapin::{
     BasicProperties,
-    options::{BasicPublishOptions, QueueDeclareOptions},
+    options::BasicPublishOptions,
     types::{AMQPValue, FieldTable, LongString},
 };
 use serde_json::json;
-use support::{Names, runner_command, spawn_runner, wait_healthy};
+use support::Site;
 
 const STORE_DOWN: &str = "the task store failed: unavailable (test)";
 
-async fn dlq(dir: &Path, names: &Names, args: &[&str]) -> Output {
-    runner_command(dir, names, "dlq.log", &[])
+async fn dlq(site: &Site, args: &[&str]) -> Output {
+    site.command("dlq.log", &[])
         .arg("dlq")
         .args(args)
         .output()
@@ -36,27 +35,10 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-async fn messages_in(queue: &str) -> u32 {
-    let connection = connect().await;
-    let channel = connection.create_channel().await.unwrap();
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("the dead-letter queue exists");
-    declared.message_count()
-}
-
 async fn wait_for_count(queue: &str, n: u32) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let count = messages_in(queue).await;
+        let count = message_count(queue).await;
         if count == n {
             return;
         }
@@ -70,16 +52,10 @@ async fn wait_for_count(queue: &str, n: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_with_reasons_and_replayed_without_losing_any() {
-    let dir = tempfile::tempdir().unwrap();
     let fixture = sandbox_integration(&["contact"], 5);
-    let yaml = json!({"integrations": [fixture.integration]}).to_string();
-    std::fs::write(dir.path().join("integrations.yaml"), yaml).unwrap();
-    let names = Names::fresh();
-    let http = outgoing_http::client_builder().build().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _runner = spawn_runner(port, dir.path(), &names, "runner.log", &[]);
-    wait_healthy(&http, &base).await;
+    let site = Site::new(&[&fixture.integration]);
+    let names = &site.names;
+    let _runner = site.start("runner.log", &[]).await;
 
     // One the consumer sets aside now (not JSON), one set aside earlier while
     // the store was down (a valid request for a sync).
@@ -87,7 +63,10 @@ async fn dead_letters_are_listed_with_reasons_and_replayed_without_losing_any() 
     let scheduled = envelope(
         "integration.sync.scheduled",
         fixture.tenant,
-        json!({"integrationId": fixture.integration.id, "tenantId": fixture.tenant, "trigger": "cron"}),
+        json!({
+            "integrationId": fixture.integration.id, "tenantId": fixture.tenant,
+            "trigger": "cron", "scheduledAt": "2026-11-27T00:00:00Z"
+        }),
     );
     let scheduled_id = scheduled["id"].as_str().unwrap().to_owned();
     let mut headers = FieldTable::default();
@@ -114,7 +93,7 @@ async fn dead_letters_are_listed_with_reasons_and_replayed_without_losing_any() 
         .unwrap();
     wait_for_count(&names.dlq(), 2).await;
 
-    let list = dlq(dir.path(), &names, &["list"]).await;
+    let list = dlq(&site, &["list"]).await;
     let listed = stdout(&list);
     assert!(list.status.success(), "{listed}{list:?}");
     assert!(listed.contains("2 message(s)"), "{listed}");
@@ -127,29 +106,19 @@ async fn dead_letters_are_listed_with_reasons_and_replayed_without_losing_any() 
     assert!(listed.contains("by reason:"), "{listed}");
     wait_for_count(&names.dlq(), 2).await; // listing took nothing away
 
-    let show = dlq(dir.path(), &names, &["show", "--id", &scheduled_id]).await;
+    let show = dlq(&site, &["show", "--id", &scheduled_id]).await;
     let shown = stdout(&show);
     assert!(show.status.success(), "{shown}");
     assert!(shown.contains(&fixture.integration.id), "the body: {shown}");
     assert!(shown.contains("integration.sync.scheduled"), "{shown}");
 
-    let dry = dlq(
-        dir.path(),
-        &names,
-        &["replay", "--reason", "store failed", "--dry-run"],
-    )
-    .await;
+    let dry = dlq(&site, &["replay", "--reason", "store failed", "--dry-run"]).await;
     assert!(dry.status.success(), "{}", stdout(&dry));
     assert!(stdout(&dry).contains("would replay"), "{}", stdout(&dry));
     wait_for_count(&names.dlq(), 2).await;
 
     // A replay the broker cannot route fails and keeps every message.
-    let nowhere = dlq(
-        dir.path(),
-        &names,
-        &["replay", "--all", "--to", "no-such-exchange-here"],
-    )
-    .await;
+    let nowhere = dlq(&site, &["replay", "--all", "--to", "no-such-exchange-here"]).await;
     assert!(!nowhere.status.success(), "{}", stdout(&nowhere));
     let complaint = String::from_utf8_lossy(&nowhere.stderr);
     assert!(
@@ -160,7 +129,7 @@ async fn dead_letters_are_listed_with_reasons_and_replayed_without_losing_any() 
 
     // Bound after the garbage went by: the observer reads JSON only.
     let mut observer = EventObserver::bind(&names.exchange).await;
-    let replay = dlq(dir.path(), &names, &["replay", "--id", &scheduled_id]).await;
+    let replay = dlq(&site, &["replay", "--id", &scheduled_id]).await;
     assert!(replay.status.success(), "{}{replay:?}", stdout(&replay));
     assert!(
         stdout(&replay).contains("replayed 1 of 1; 1 left"),
@@ -178,7 +147,7 @@ async fn dead_letters_are_listed_with_reasons_and_replayed_without_losing_any() 
     );
     assert_eq!(completed["data"]["recordsProcessed"], 5);
 
-    let after = dlq(dir.path(), &names, &["list"]).await;
+    let after = dlq(&site, &["list"]).await;
     assert!(
         stdout(&after).contains("1 message(s)"),
         "{}",

@@ -6,47 +6,27 @@ mod support;
 
 use std::time::Duration;
 
-use integration_tests::{
-    EventObserver, broker::published_ids, faults::free_port, sandbox_integration,
-    spawn::test_settings,
-};
-use support::{Names, get_task, spawn_runner, trigger_inbound, wait_healthy};
-use sync_core::auth::TokenIssuer;
+use integration_tests::{EventObserver, broker::published_ids, sandbox_integration};
+use support::{Site, get_task, token, trigger_inbound};
 
 const RECORDS: u64 = 100_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_sync_then_restart_completes_with_every_record_published() {
-    let dir = tempfile::tempdir().unwrap();
     let fixture = sandbox_integration(&["account"], RECORDS);
-    let yaml = serde_json::json!({"integrations": [fixture.integration]}).to_string();
-    std::fs::write(dir.path().join("integrations.yaml"), yaml).unwrap();
-    let names = Names::fresh();
-    let mut observer = EventObserver::bind(&names.exchange).await;
-    let token = TokenIssuer::new(&test_settings().jwt).user_token(
-        "fault-test",
-        Some(fixture.tenant),
-        Duration::from_secs(900),
-    );
-    let http = outgoing_http::client_builder().build().unwrap();
+    let site = Site::new(&[&fixture.integration]);
+    let mut observer = EventObserver::bind(&site.names.exchange).await;
+    let token = token(fixture.tenant);
+    let http = &site.http;
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut first = spawn_runner(port, dir.path(), &names, "first.log", &[]);
-    wait_healthy(&http, &base).await;
-    let task_id = trigger_inbound(
-        &http,
-        &base,
-        &token,
-        fixture.tenant,
-        &fixture.integration.id,
-    )
-    .await;
+    let (mut first, base) = site.start("first.log", &[]).await;
+    let task_id =
+        trigger_inbound(http, &base, &token, fixture.tenant, &fixture.integration.id).await;
 
     // Let it get a fifth of the way, then kill it without warning.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     loop {
-        let task = get_task(&http, &base, &token, fixture.tenant, &task_id).await;
+        let task = get_task(http, &base, &token, fixture.tenant, &task_id).await;
         assert!(
             matches!(task["status"].as_str(), Some("pending" | "running")),
             "the sync ended before the kill: {task}"
@@ -60,13 +40,10 @@ async fn kill_9_mid_sync_then_restart_completes_with_every_record_published() {
     first.start_kill().unwrap(); // SIGKILL
     first.wait().await.unwrap();
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _second = spawn_runner(port, dir.path(), &names, "second.log", &[]);
-    wait_healthy(&http, &base).await;
+    let (_second, base) = site.start("second.log", &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     let task = loop {
-        let task = get_task(&http, &base, &token, fixture.tenant, &task_id).await;
+        let task = get_task(http, &base, &token, fixture.tenant, &task_id).await;
         if task["status"] != "running" {
             break task;
         }
@@ -76,7 +53,7 @@ async fn kill_9_mid_sync_then_restart_completes_with_every_record_published() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let logs = std::fs::read_to_string(dir.path().join("second.log")).unwrap_or_default();
+    let logs = site.log("second.log");
     assert_eq!(
         task["status"], "completed",
         "{task}\nsecond runner's log:\n{logs}"

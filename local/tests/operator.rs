@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::{process::Stdio, time::Duration};
+use std::process::Stdio;
 
-use integration_tests::{faults::free_port, sandbox_integration};
-use serde_json::json;
-use support::{Names, runner_command, spawn_runner, wait_healthy};
+use integration_tests::sandbox_integration;
+use support::{Site, token};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const RECORDS: u64 = 60_000;
@@ -28,20 +27,14 @@ fn progress_of(line: &str) -> Option<(String, u64, Option<u64>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_follow_shows_the_count_rising_and_fails_loudly_when_the_task_does_not_complete() {
-    let dir = tempfile::tempdir().unwrap();
     let fixture = sandbox_integration(&["account"], RECORDS);
-    let yaml = json!({"integrations": [fixture.integration]}).to_string();
-    std::fs::write(dir.path().join("integrations.yaml"), yaml).unwrap();
-    let names = Names::fresh();
-    let http = outgoing_http::client_builder().build().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _runner = spawn_runner(port, dir.path(), &names, "runner.log", &[]);
-    wait_healthy(&http, &base).await;
+    let site = Site::new(&[&fixture.integration]);
+    let (_runner, base) = site.start("runner.log", &[]).await;
     let tenant = fixture.tenant.to_string();
     let api = ["--url", base.as_str(), "--tenant", tenant.as_str()];
 
-    let followed = runner_command(dir.path(), &names, "cli.log", &[])
+    let followed = site
+        .command("cli.log", &[])
         .args(["sync", "--integration", &fixture.integration.id, "--follow"])
         .args(api)
         .output()
@@ -71,7 +64,8 @@ async fn sync_follow_shows_the_count_rising_and_fails_loudly_when_the_task_does_
         "{out}"
     );
 
-    let listed = runner_command(dir.path(), &names, "cli.log", &[])
+    let listed = site
+        .command("cli.log", &[])
         .args(["tasks", "--integration", &fixture.integration.id])
         .args(api)
         .output()
@@ -87,7 +81,8 @@ async fn sync_follow_shows_the_count_rising_and_fails_loudly_when_the_task_does_
     );
 
     // A second sync, cancelled while it is followed.
-    let mut second = runner_command(dir.path(), &names, "cli.log", &[])
+    let mut second = site
+        .command("cli.log", &[])
         .args(["sync", "--integration", &fixture.integration.id, "--follow"])
         .args(api)
         .stdout(Stdio::piped())
@@ -100,11 +95,10 @@ async fn sync_follow_shows_the_count_rising_and_fails_loudly_when_the_task_does_
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("{task_line}"))
         .to_owned();
-    let token = sync_core::auth::TokenIssuer::new(&integration_tests::spawn::test_settings().jwt)
-        .user_token("operator", Some(fixture.tenant), Duration::from_secs(600));
-    let cancel = http
+    let cancel = site
+        .http
         .post(format!("{base}/api/v1/sync/tasks/{task_id}/cancel"))
-        .bearer_auth(token)
+        .bearer_auth(token(fixture.tenant))
         .header("X-Tenant-ID", &tenant)
         .send()
         .await

@@ -10,12 +10,12 @@ mod support;
 use std::time::Duration;
 
 use integration_tests::{
-    broker::{envelope_from, publish_raw_at},
+    broker::{publish_raw_at, shard_updated},
     fakes::{platform::FakePlatform, salesforce::FakeSalesforce},
-    faults::{DurableTap, PrivateRabbitNode, free_port},
+    faults::{DurableTap, PrivateRabbitNode},
 };
 use serde_json::{Value, json};
-use support::{Names, spawn_runner, wait_healthy};
+use support::Site;
 use sync_core::domain::Integration;
 use uuid::Uuid;
 
@@ -53,19 +53,17 @@ async fn kill_9_between_an_outbound_write_and_its_publication_loses_no_event() {
         "sf",
         json!({"type": "OAUTH2_TOKEN", "accessToken": "session", "tokenType": "Bearer", "instanceUrl": salesforce.url}),
     );
-    platform.set_shard(
-        "shard-3",
-        json!({
+    let shard = json!({
             "id": "shard-3", "tenantId": tenant, "shardTypeId": "c_opportunity",
             "structuredData": {"Name": "Opportunity 3", "Amount": 1003, "StageName": "Negotiation"},
             "metadata": {"integrationId": integration.id, "externalId": ROW, "externalSource": integration.id},
             "revisionNumber": 2
-        }),
-    );
+    });
+    platform.set_shard("shard-3", shard.clone());
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("integrations.yaml"), "integrations: []\n").unwrap();
-    let names = Names::fresh();
+    // Integrations come from (fake) integration-manager.
+    let site = Site::new(&[]);
+    let names = &site.names;
     let url = node.url();
     let env = [
         ("RABBITMQ_URL", url.as_str()),
@@ -75,21 +73,12 @@ async fn kill_9_between_an_outbound_write_and_its_publication_loses_no_event() {
         ("RECOVERY_ENABLED", "false"),
     ];
     let tap = DurableTap::bind(&url, &names.exchange).await;
-    let http = outgoing_http::client_builder().build().unwrap();
 
     // The first start declares the service queue; the event waits in it.
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut first = spawn_runner(port, dir.path(), &names, "first.log", &env);
-    wait_healthy(&http, &base).await;
+    let (mut first, _) = site.start("first.log", &env).await;
     first.start_kill().unwrap();
     first.wait().await.unwrap();
-    let event = envelope_from(
-        "shard-manager",
-        "shard.updated",
-        tenant,
-        json!({"shardId": "shard-3", "shardTypeId": "c_opportunity"}),
-    );
+    let event = shard_updated(tenant, &shard);
     publish_raw_at(
         &url,
         &names.exchange,
@@ -101,20 +90,18 @@ async fn kill_9_between_an_outbound_write_and_its_publication_loses_no_event() {
     // Publishing refused: the runner consumes, writes to Salesforce, records
     // the state with its outbox, and keeps retrying the publish. Killed there.
     node.refuse_publishing_to(&names.exchange).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut second = spawn_runner(port, dir.path(), &names, "second.log", &env);
+    let (mut second, _) = site.start("second.log", &env).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while salesforce.patches().is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no write reached Salesforce; log:\n{}",
-            std::fs::read_to_string(dir.path().join("second.log")).unwrap_or_default()
+            site.log("second.log")
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    second.start_kill().unwrap(); // SIGKILL, inside the blocked publish
+    second.start_kill().unwrap(); // SIGKILL, inside the refused publish's retries
     second.wait().await.unwrap();
     node.allow_everything().await;
     assert_eq!(
@@ -132,15 +119,11 @@ async fn kill_9_between_an_outbound_write_and_its_publication_loses_no_event() {
         "nothing was published before the kill: {before:?}"
     );
 
-    let port = free_port();
-    let base2 = format!("http://127.0.0.1:{port}");
-    let _third = spawn_runner(port, dir.path(), &names, "third.log", &env);
-    wait_healthy(&http, &base2).await;
-    let events = tap
+    let _third = site.start("third.log", &env).await;
+    let mut events = tap
         .drain_until("integration.data.synced", Duration::from_secs(60))
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut events = events;
     events.extend(tap.drain().await);
     let synced: Vec<&Value> = events
         .iter()
@@ -153,5 +136,4 @@ async fn kill_9_between_an_outbound_write_and_its_publication_loses_no_event() {
         json!([{"field": "StageName", "old": "Prospecting", "new": "Negotiation"}])
     );
     assert_eq!(salesforce.patches().len(), 1, "the provider written once");
-    let _ = base;
 }

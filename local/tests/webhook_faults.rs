@@ -4,68 +4,22 @@
 
 mod support;
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
-use axum::{
-    Router,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    routing::post,
-};
-use integration_tests::{faults::free_port, sandbox_integration, spawn::test_settings};
-use serde_json::{Value, json};
-use support::{Names, get_json, spawn_runner, trigger_inbound, wait_healthy};
-use sync_core::auth::TokenIssuer;
-
-/// Delivery ids of the calls received; the first `refuse` calls get a 500.
-#[derive(Clone, Default)]
-struct Receiver {
-    calls: Arc<Mutex<Vec<String>>>,
-    refuse: usize,
-}
-
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap) -> StatusCode {
-    let id = headers
-        .get("x-webhook-delivery")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let mut calls = receiver.calls.lock().unwrap();
-    calls.push(id);
-    if calls.len() <= receiver.refuse {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
-    }
-}
-
-async fn calls_reach(receiver: &Receiver, n: usize, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    while receiver.calls.lock().unwrap().len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the receiver got {} calls, not {n}",
-            receiver.calls.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use integration_tests::{fakes::webhook_receiver::WebhookReceiver, sandbox_integration};
+use serde_json::json;
+use support::{Site, get_json, post_json, token, trigger_inbound};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_webhook_retry_then_restart_delivers_under_the_same_delivery_id() {
-    let dir = tempfile::tempdir().unwrap();
     let fixture = sandbox_integration(&["contact"], 5);
-    let yaml = json!({"integrations": [fixture.integration]}).to_string();
-    std::fs::write(dir.path().join("integrations.yaml"), yaml).unwrap();
+    let site = Site::new(&[&fixture.integration]);
     // The receiver is on loopback: allow it, as a development setup would.
     let defaults = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/default.yaml"),
     )
     .unwrap();
-    let config = dir.path().join("config.yaml");
+    let config = site.dir.path().join("config.yaml");
     std::fs::write(
         &config,
         defaults.replace("allowed_hosts: []", "allowed_hosts: [\"127.0.0.1\"]"),
@@ -82,73 +36,44 @@ async fn kill_9_mid_webhook_retry_then_restart_delivers_under_the_same_delivery_
         ("WEBHOOK_STALE_AFTER_MS", "500"),
     ];
 
-    let receiver = Receiver {
-        refuse: 2,
-        ..Default::default()
-    };
-    let router = Router::new()
-        .route("/hook", post(receive))
-        .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-
-    let names = Names::fresh();
-    let token = TokenIssuer::new(&test_settings().jwt).user_token(
-        "fault-test",
-        Some(fixture.tenant),
-        Duration::from_secs(900),
-    );
-    let http = outgoing_http::client_builder().build().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut first = spawn_runner(port, dir.path(), &names, "first.log", &retries);
-    wait_healthy(&http, &base).await;
-    let registered: Value = http
-        .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .header("X-Tenant-ID", fixture.tenant.to_string())
-        .json(&json!({"integrationId": fixture.integration.id, "url": url, "events": ["integration.sync.completed"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let receiver = WebhookReceiver::failing_first(2);
+    let url = receiver.start().await;
+    let token = token(fixture.tenant);
+    let http = &site.http;
+    let (mut first, base) = site.start("first.log", &retries).await;
+    let registered = post_json(
+        http,
+        &base,
+        &token,
+        fixture.tenant,
+        "/api/v1/webhooks",
+        &json!({"integrationId": fixture.integration.id, "url": url, "events": ["integration.sync.completed"]}),
+    )
+    .await;
     let webhook = registered["webhookId"]
         .as_str()
         .unwrap_or_else(|| panic!("registered: {registered}"))
         .to_owned();
-    trigger_inbound(
-        &http,
-        &base,
-        &token,
-        fixture.tenant,
-        &fixture.integration.id,
-    )
-    .await;
+    trigger_inbound(http, &base, &token, fixture.tenant, &fixture.integration.id).await;
 
-    calls_reach(&receiver, 2, Duration::from_secs(30)).await;
+    receiver.calls_reach(2, Duration::from_secs(30)).await;
     // Past the second attempt's record, inside the 3 s wait before the third.
     tokio::time::sleep(Duration::from_millis(700)).await;
     first.start_kill().unwrap(); // SIGKILL
     first.wait().await.unwrap();
     let deliveries_path = format!("/api/v1/webhooks/{webhook}/deliveries");
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _second = spawn_runner(port, dir.path(), &names, "second.log", &retries);
-    wait_healthy(&http, &base).await;
-    let stranded = get_json(&http, &base, &token, fixture.tenant, &deliveries_path).await;
+    let (_second, base) = site.start("second.log", &retries).await;
+    let stranded = get_json(http, &base, &token, fixture.tenant, &deliveries_path).await;
     assert_eq!(
         stranded["items"][0]["status"], "pending",
         "killed mid-retry: {stranded}"
     );
-    calls_reach(&receiver, 3, Duration::from_secs(30)).await;
+    receiver.calls_reach(3, Duration::from_secs(30)).await;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let delivery = loop {
-        let log = get_json(&http, &base, &token, fixture.tenant, &deliveries_path).await;
+        let log = get_json(http, &base, &token, fixture.tenant, &deliveries_path).await;
         let delivery = log["items"][0].clone();
         if delivery["status"] != "pending" {
             break delivery;
@@ -159,8 +84,8 @@ async fn kill_9_mid_webhook_retry_then_restart_delivers_under_the_same_delivery_
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let calls = receiver.calls.lock().unwrap().clone();
-    let logs = std::fs::read_to_string(dir.path().join("second.log")).unwrap_or_default();
+    let calls = receiver.delivery_ids();
+    let logs = site.log("second.log");
     assert_eq!(
         delivery["status"], "delivered",
         "{delivery}\nsecond runner's log:\n{logs}"
@@ -173,5 +98,5 @@ async fn kill_9_mid_webhook_retry_then_restart_delivers_under_the_same_delivery_
     );
     // Nothing left to resume: the marker went with the delivery.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.calls.lock().unwrap().len(), 3, "resumed only once");
+    assert_eq!(receiver.calls().len(), 3, "resumed only once");
 }

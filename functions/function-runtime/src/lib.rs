@@ -67,7 +67,16 @@ pub fn no_directory() -> Arc<dyn IntegrationDirectory> {
     Arc::new(FileDirectory::from_integrations([]))
 }
 
-type Settle = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// Work an invocation does besides its own: waiting for deliveries, sweeping.
+type Hook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+fn hook<F, Fut>(f: F) -> Hook
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move || Box::pin(f()))
+}
 
 /// A function over its core.
 #[derive(Clone)]
@@ -75,10 +84,10 @@ pub struct Functions {
     core: Core,
     /// What an invocation waits for before it answers, besides its syncs
     /// (webhook deliveries): Lambda freezes the process after the answer.
-    settle: Vec<Settle>,
+    settle: Vec<Hook>,
     /// What the recovery schedule sweeps for besides dead runs (webhook
     /// deliveries whose function died).
-    sweep: Vec<Settle>,
+    sweep: Vec<Hook>,
 }
 
 impl Functions {
@@ -96,7 +105,7 @@ impl Functions {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.settle.push(Arc::new(move || Box::pin(settle())));
+        self.settle.push(hook(settle));
         self
     }
 
@@ -106,7 +115,7 @@ impl Functions {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.sweep.push(Arc::new(move || Box::pin(sweep())));
+        self.sweep.push(hook(sweep));
         self
     }
 

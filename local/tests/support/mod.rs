@@ -5,7 +5,9 @@
 
 use std::{path::Path, process::Stdio, time::Duration};
 
+use integration_tests::{faults::free_port, spawn::test_settings};
 use serde_json::Value;
+use sync_core::{auth::TokenIssuer, domain::Integration};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -143,16 +145,76 @@ pub async fn trigger_inbound(
     tenant: Uuid,
     integration: &str,
 ) -> String {
-    let triggered: Value = http
-        .post(format!("{base}/api/v1/sync/trigger"))
+    let body = serde_json::json!({"integrationId": integration, "direction": "inbound"});
+    let triggered = post_json(http, base, token, tenant, "/api/v1/sync/trigger", &body).await;
+    triggered["taskId"].as_str().expect("taskId").to_owned()
+}
+
+/// Where a test's runners live: a data directory with the integrations file,
+/// broker names of its own, and an HTTP client.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub names: Names,
+    pub http: reqwest::Client,
+}
+
+impl Site {
+    pub fn new(integrations: &[&Integration]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = serde_json::json!({ "integrations": integrations }).to_string();
+        std::fs::write(dir.path().join("integrations.yaml"), yaml).unwrap();
+        Site {
+            dir,
+            names: Names::fresh(),
+            http: outgoing_http::client_builder().build().unwrap(),
+        }
+    }
+
+    /// The binary on this site (see [`runner_command`]), not yet started.
+    pub fn command(&self, log: &str, extra: &[(&str, &str)]) -> Command {
+        runner_command(self.dir.path(), &self.names, log, extra)
+    }
+
+    /// A runner on a free port, once it is healthy; and its base URL.
+    pub async fn start(&self, log: &str, extra: &[(&str, &str)]) -> (Child, String) {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = spawn_runner(port, self.dir.path(), &self.names, log, extra);
+        wait_healthy(&self.http, &base).await;
+        (child, base)
+    }
+
+    /// What the runner wrote to `log`.
+    pub fn log(&self, log: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(log)).unwrap_or_default()
+    }
+}
+
+/// A user token for `tenant`, signed as the runners' configuration expects.
+pub fn token(tenant: Uuid) -> String {
+    TokenIssuer::new(&test_settings().jwt).user_token(
+        "local-test",
+        Some(tenant),
+        Duration::from_secs(900),
+    )
+}
+
+pub async fn post_json(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    tenant: Uuid,
+    path: &str,
+    body: &Value,
+) -> Value {
+    http.post(format!("{base}{path}"))
         .bearer_auth(token)
         .header("X-Tenant-ID", tenant.to_string())
-        .json(&serde_json::json!({"integrationId": integration, "direction": "inbound"}))
+        .json(body)
         .send()
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
         .json()
         .await
-        .unwrap();
-    triggered["taskId"].as_str().expect("taskId").to_owned()
+        .unwrap_or_else(|e| panic!("POST {path} answers JSON: {e}"))
 }

@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use integration_tests::{
     SpawnOptions, TestApp,
-    broker::{envelope_from, of_type, published_ids},
+    broker::{envelope_from, of_type, published_ids, shard_updated},
     fakes::{platform::FakePlatform, salesforce::FakeSalesforce},
     platform_broker::{self, Vhost},
     sandbox_integration,
@@ -201,16 +201,6 @@ fn shard_of(tenant: Uuid, integration: &str, external_id: &str, data: Value) -> 
         "acl": [], "revisionId": Uuid::new_v4(), "revisionNumber": 2, "status": "active",
         "createdAt": "2026-12-01T09:00:00.000Z", "updatedAt": "2026-12-01T09:30:00.000Z"
     })
-}
-
-/// `shard.updated` as ShardService.update publishes it: ids only.
-fn shard_updated(tenant: Uuid, shard: &Value) -> Value {
-    envelope_from(
-        "shard-manager",
-        "shard.updated",
-        tenant,
-        json!({"shardId": shard["id"], "shardTypeId": shard["shardTypeId"], "opportunityId": null}),
-    )
 }
 
 async fn sync_to_end(app: &TestApp, tenant: Uuid, integration: &str) -> Value {

@@ -1,21 +1,10 @@
 //! Webhook delivery end to end: a receiver on port 0, the real RabbitMQ.
 
-use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
-use axum::{
-    Router,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    routing::post,
+use integration_tests::{
+    SpawnOptions, TestApp, fakes::webhook_receiver::WebhookReceiver, sandbox_integration, spawn_app,
 };
-use integration_tests::{SpawnOptions, TestApp, sandbox_integration, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -23,36 +12,6 @@ use webhook_delivery::signing;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const SECRET: &str = "receiver-shared-secret-123";
-
-#[derive(Clone, Default)]
-struct Receiver {
-    calls: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-    fail_first: Arc<AtomicUsize>,
-    hang: Option<Duration>,
-}
-
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    receiver.calls.lock().unwrap().push((headers, body));
-    if let Some(hang) = receiver.hang {
-        tokio::time::sleep(hang).await;
-    }
-    let failing = receiver.fail_first.load(Ordering::SeqCst);
-    if failing > 0 {
-        receiver.fail_first.fetch_sub(1, Ordering::SeqCst);
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    StatusCode::OK
-}
-
-async fn start_receiver(receiver: Receiver) -> (String, Receiver) {
-    let router = Router::new()
-        .route("/hook", post(receive))
-        .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, receiver)
-}
 
 fn quick_retries(s: &mut sync_core::config::Settings) {
     s.webhooks.allowed_hosts = vec!["127.0.0.1".into()];
@@ -85,18 +44,6 @@ async fn register(
         .to_owned()
 }
 
-async fn calls_reach(receiver: &Receiver, n: usize) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while receiver.calls.lock().unwrap().len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the receiver got {} calls, not {n}",
-            receiver.calls.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn deliveries(app: &TestApp, tenant: Uuid, webhook: &str) -> Vec<Value> {
     let page: Value = app
         .authed(
@@ -122,7 +69,8 @@ async fn a_subscribed_event_is_delivered_once_signed_and_logged() {
         ..Default::default()
     })
     .await;
-    let (url, receiver) = start_receiver(Receiver::default()).await;
+    let receiver = WebhookReceiver::default();
+    let url = receiver.start().await;
     let webhook = register(
         &app,
         fixture.tenant,
@@ -136,10 +84,10 @@ async fn a_subscribed_event_is_delivered_once_signed_and_logged() {
         .trigger_inbound(fixture.tenant, &fixture.integration.id)
         .await;
     app.wait_for_task_end(fixture.tenant, &task, TIMEOUT).await;
-    calls_reach(&receiver, 1).await;
+    receiver.calls_reach(1, TIMEOUT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let calls = receiver.calls.lock().unwrap().clone();
+    let calls = receiver.calls();
     assert_eq!(calls.len(), 1, "delivered once");
     let (headers, body) = &calls[0];
     let envelope: Value = serde_json::from_slice(body).unwrap();
@@ -177,11 +125,8 @@ async fn a_receiver_failing_twice_gets_three_attempts_with_one_delivery_id() {
         ..Default::default()
     })
     .await;
-    let (url, receiver) = start_receiver(Receiver {
-        fail_first: Arc::new(AtomicUsize::new(2)),
-        ..Default::default()
-    })
-    .await;
+    let receiver = WebhookReceiver::failing_first(2);
+    let url = receiver.start().await;
     let webhook = register(
         &app,
         fixture.tenant,
@@ -193,10 +138,10 @@ async fn a_receiver_failing_twice_gets_three_attempts_with_one_delivery_id() {
 
     app.trigger_inbound(fixture.tenant, &fixture.integration.id)
         .await;
-    calls_reach(&receiver, 3).await;
+    receiver.calls_reach(3, TIMEOUT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let calls = receiver.calls.lock().unwrap().clone();
+    let calls = receiver.calls();
     assert_eq!(calls.len(), 3);
     let ids: Vec<_> = calls
         .iter()
@@ -223,7 +168,8 @@ async fn inactive_webhooks_and_other_tenants_and_integrations_receive_nothing() 
         ..Default::default()
     })
     .await;
-    let (url, receiver) = start_receiver(Receiver::default()).await;
+    let receiver = WebhookReceiver::default();
+    let url = receiver.start().await;
     let inactive = register(
         &app,
         fixture.tenant,
@@ -279,11 +225,11 @@ async fn a_hanging_receiver_does_not_hold_up_syncs_and_a_failing_one_is_marked_u
         ..Default::default()
     })
     .await;
-    let (url, receiver) = start_receiver(Receiver {
+    let receiver = WebhookReceiver {
         hang: Some(Duration::from_secs(5)),
         ..Default::default()
-    })
-    .await;
+    };
+    let url = receiver.start().await;
     let webhook = register(
         &app,
         fixture.tenant,
@@ -304,7 +250,7 @@ async fn a_hanging_receiver_does_not_hold_up_syncs_and_a_failing_one_is_marked_u
         ended["status"], "completed",
         "the sync did not wait for the receiver"
     );
-    calls_reach(&receiver, 1).await;
+    receiver.calls_reach(1, TIMEOUT).await;
     // Every attempt times out: the deliveries fail for good and the webhook is unhealthy.
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {

@@ -62,6 +62,18 @@ pub async fn publish_raw_at(url: &str, exchange: &str, routing_key: &str, body: 
 
 /// Whether `queue` exists on the test broker (a passive declaration).
 pub async fn queue_exists(queue: &str) -> bool {
+    declared(queue).await.is_ok()
+}
+
+/// How many messages `queue` holds (it must exist).
+pub async fn message_count(queue: &str) -> u32 {
+    declared(queue)
+        .await
+        .unwrap_or_else(|e| panic!("queue {queue}: {e}"))
+        .message_count()
+}
+
+async fn declared(queue: &str) -> Result<lapin::Queue, lapin::Error> {
     let connection = connect().await;
     let channel = connection.create_channel().await.expect("channel");
     channel
@@ -74,7 +86,6 @@ pub async fn queue_exists(queue: &str) -> bool {
             FieldTable::default(),
         )
         .await
-        .is_ok()
 }
 
 /// Waits for one message on `queue`; returns its body and `x-failure-reason`.
@@ -344,6 +355,17 @@ pub fn of_type<'e>(events: &'e [(String, Value)], event_type: &str) -> Vec<&'e V
 /// An envelope as another platform service would publish it.
 pub fn envelope(event_type: &str, tenant: uuid::Uuid, data: Value) -> Value {
     envelope_from("integration-manager", event_type, tenant, data)
+}
+
+/// `shard.updated` as shard-manager's `ShardService.update` publishes it
+/// (`src/services/ShardService.ts`): ids only, never the shard.
+pub fn shard_updated(tenant: uuid::Uuid, shard: &Value) -> Value {
+    envelope_from(
+        "shard-manager",
+        "shard.updated",
+        tenant,
+        serde_json::json!({"shardId": shard["id"], "shardTypeId": shard["shardTypeId"], "opportunityId": null}),
+    )
 }
 
 /// An envelope as `@coder/shared`'s `createEvent` makes it for `service`.

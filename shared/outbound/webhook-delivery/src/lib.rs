@@ -232,13 +232,11 @@ impl DeliveryWorker {
         let settings = &self.inner.settings;
         if pending.delivery.attempts == 0 {
             // The marker first: a crash before the record leaves enough to resume.
-            self.mark_pending(&pending, Duration::ZERO).await;
+            self.mark_pending(&pending.delivery, &pending.body, Duration::ZERO)
+                .await;
             self.record(&pending.delivery).await;
         }
-        let Pending {
-            mut delivery,
-            mut body,
-        } = pending;
+        let Pending { mut delivery, body } = pending;
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(settings.backoff_min)
             .with_max_delay(settings.backoff_max)
@@ -292,10 +290,8 @@ impl DeliveryWorker {
             self.record(&delivery).await;
             match next {
                 Some(wait) => {
-                    let pending = Pending { delivery, body };
-                    self.mark_pending(&pending, wait).await;
+                    self.mark_pending(&delivery, &body, wait).await;
                     tokio::time::sleep(wait).await;
-                    Pending { delivery, body } = pending;
                 }
                 None => break,
             }

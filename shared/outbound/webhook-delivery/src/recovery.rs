@@ -67,8 +67,7 @@ fn marker_id(tenant: TenantId, delivery_id: Uuid) -> String {
 }
 
 impl PendingDelivery {
-    pub(crate) fn of(pending: &Pending, due_at: DateTime<Utc>) -> Self {
-        let delivery = &pending.delivery;
+    fn of(delivery: &WebhookDelivery, body: &[u8], due_at: DateTime<Utc>) -> Self {
         PendingDelivery {
             id: marker_id(delivery.tenant_id, delivery.delivery_id),
             tenant_id: SYSTEM_PARTITION,
@@ -78,7 +77,7 @@ impl PendingDelivery {
             webhook_id: delivery.webhook_id,
             event_id: delivery.event_id,
             event_type: delivery.event_type.clone(),
-            body: String::from_utf8_lossy(&pending.body).into_owned(),
+            body: String::from_utf8_lossy(body).into_owned(),
             created_at: delivery.created_at,
             due_at,
         }
@@ -117,13 +116,18 @@ impl DeliveryWorker {
     /// Records (or moves on) the marker of a delivery whose next attempt
     /// starts after `wait`. A failure only means this delivery would not be
     /// resumed after a crash.
-    pub(crate) async fn mark_pending(&self, pending: &Pending, wait: std::time::Duration) {
+    pub(crate) async fn mark_pending(
+        &self,
+        delivery: &WebhookDelivery,
+        body: &[u8],
+        wait: std::time::Duration,
+    ) {
         let due_at = time::now()
             + chrono::Duration::from_std(wait).unwrap_or_default()
             + self.attempt_span();
-        let marker = PendingDelivery::of(pending, due_at);
+        let marker = PendingDelivery::of(delivery, body, due_at);
         if let Err(e) = self.inner.repo.upsert(&marker).await {
-            tracing::warn!(error = %e, delivery_id = %pending.delivery.delivery_id, "cannot record a pending delivery; it is not resumed if this process dies");
+            tracing::warn!(error = %e, delivery_id = %delivery.delivery_id, "cannot record a pending delivery; it is not resumed if this process dies");
         }
     }
 

@@ -25,6 +25,7 @@ use crate::{
         SyncTask, TenantId, events::OutboundEvent, sync_state::RecordState, task::PendingEvent,
     },
     ports::{PublishError, store::StoreError},
+    repository::Document,
 };
 
 impl SyncEngine {
@@ -66,24 +67,10 @@ impl SyncEngine {
         tenant: TenantId,
         state_id: &str,
     ) -> Result<usize, PublishOrStore> {
-        let Some(state) = self.repo.get::<RecordState>(tenant, state_id).await? else {
-            return Ok(0);
-        };
-        if state.doc.outbox.is_empty() {
-            return Ok(0);
+        match self.repo.get::<RecordState>(tenant, state_id).await? {
+            Some(state) => self.send_outbox(&state.doc).await,
+            None => Ok(0),
         }
-        let events = from_outbox(&state.doc.outbox);
-        self.bus.publish(&events).await?;
-        let sent: HashSet<Uuid> = state.doc.outbox.iter().map(|p| p.id).collect();
-        self.repo
-            .update::<RecordState, _>(tenant, state_id, |s| {
-                let before = s.outbox.len();
-                s.outbox.retain(|p| !sent.contains(&p.id));
-                s.outbox.len() != before
-            })
-            .await?;
-        metrics::counter!("outbox_events_published_total").increment(events.len() as u64);
-        Ok(events.len())
     }
 
     /// Publishes what the task's outbox holds now (recovery: read it first).
@@ -107,25 +94,59 @@ impl SyncEngine {
     /// Publishes the outbox of `task` as just written or read (confirmed by
     /// the broker), then removes exactly those entries. Returns how many.
     pub(super) async fn publish_outbox(&self, task: &SyncTask) -> Result<usize, RunError> {
-        let outbox = &task.outbox;
+        self.send_outbox(task).await.map_err(|e| match e {
+            PublishOrStore::Publish(e) => RunError::Publish(e),
+            PublishOrStore::Store(e) => RunError::Store(e),
+        })
+    }
+
+    /// The one outbox discipline, for whichever document holds one: publish
+    /// its entries (confirmed), then remove exactly those by a conditional
+    /// write, waiting out a store outage.
+    async fn send_outbox<D: Outboxed>(&self, doc: &D) -> Result<usize, PublishOrStore> {
+        let outbox = doc.outbox();
         if outbox.is_empty() {
             return Ok(0);
         }
-        let (tenant, id) = (task.tenant_id, task.task_id.to_string());
-        let tolerance = self.settings.outage_tolerance;
         let events = from_outbox(outbox);
         self.bus.publish(&events).await?;
         let sent: HashSet<Uuid> = outbox.iter().map(|p| p.id).collect();
-        through_store_outage(tolerance, "clear a task's outbox", || {
-            self.repo.update::<SyncTask, _>(tenant, &id, |task| {
-                let before = task.outbox.len();
-                task.outbox.retain(|p| !sent.contains(&p.id));
-                task.outbox.len() != before
+        let (tenant, id) = (doc.partition(), doc.document_id());
+        through_store_outage(self.settings.outage_tolerance, "clear an outbox", || {
+            self.repo.update::<D, _>(tenant, &id, |doc| {
+                let outbox = doc.outbox_mut();
+                let before = outbox.len();
+                outbox.retain(|p| !sent.contains(&p.id));
+                outbox.len() != before
             })
         })
         .await?;
         metrics::counter!("outbox_events_published_total").increment(events.len() as u64);
         Ok(events.len())
+    }
+}
+
+/// A document that carries an outbox of events its last change implies.
+trait Outboxed: Document {
+    fn outbox(&self) -> &[PendingEvent];
+    fn outbox_mut(&mut self) -> &mut Vec<PendingEvent>;
+}
+
+impl Outboxed for SyncTask {
+    fn outbox(&self) -> &[PendingEvent] {
+        &self.outbox
+    }
+    fn outbox_mut(&mut self) -> &mut Vec<PendingEvent> {
+        &mut self.outbox
+    }
+}
+
+impl Outboxed for RecordState {
+    fn outbox(&self) -> &[PendingEvent] {
+        &self.outbox
+    }
+    fn outbox_mut(&mut self) -> &mut Vec<PendingEvent> {
+        &mut self.outbox
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod hubspot;
 pub mod platform;
 pub mod salesforce;
+pub mod webhook_receiver;
 
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -7,8 +7,9 @@ use sync_core::ports::LimitReport;
 
 /// Salesforce's `Sforce-Limit-Info: api-usage=18/5000` (the org's rolling
 /// 24-hour API request count), and HubSpot's `X-HubSpot-RateLimit-Daily` /
-/// `-Daily-Remaining` and per-interval `-Max` / `-Remaining` /
-/// `-Interval-Milliseconds`. Whatever is absent or unreadable is left out.
+/// `-Daily-Remaining` (API-key and private-app calls; OAuth calls have no
+/// daily limit) and its burst limit (see below); HubSpot's search endpoints
+/// send none of them. Whatever is absent or unreadable is left out.
 pub fn reported_limits(headers: &HeaderMap) -> Vec<LimitReport> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let number = |name: &str| text(name).and_then(|v| v.trim().parse::<u64>().ok());
@@ -40,11 +41,19 @@ pub fn reported_limits(headers: &HeaderMap) -> Vec<LimitReport> {
             resets_in: None,
         });
     }
-    if let (Some(limit), Some(remaining), Some(interval)) = (
+    // The burst limit: `-Max`/`-Remaining` per `-Interval-Milliseconds` (private
+    // and OAuth apps), or the older `-Secondly`/`-Secondly-Remaining`.
+    let burst = match (
         number("x-hubspot-ratelimit-max"),
         number("x-hubspot-ratelimit-remaining"),
         number("x-hubspot-ratelimit-interval-milliseconds"),
     ) {
+        (Some(limit), Some(remaining), Some(interval)) => Some((limit, remaining, interval)),
+        _ => number("x-hubspot-ratelimit-secondly")
+            .zip(number("x-hubspot-ratelimit-secondly-remaining"))
+            .map(|(limit, remaining)| (limit, remaining, 1000)),
+    };
+    if let Some((limit, remaining, interval)) = burst {
         reports.push(LimitReport {
             what: "requests in the current interval",
             used: limit.saturating_sub(remaining),
@@ -102,6 +111,17 @@ mod tests {
         assert_eq!((reports[0].used, reports[0].limit), (240_000, 250_000));
         assert_eq!(reports[1].resets_in, Some(Duration::from_secs(10)));
         assert_eq!(reports[1].used, 100);
+    }
+
+    #[test]
+    fn hubspot_secondly_headers_are_a_one_second_interval() {
+        let reports = reported_limits(&headers(&[
+            ("X-HubSpot-RateLimit-Secondly", "10"),
+            ("X-HubSpot-RateLimit-Secondly-Remaining", "0"),
+        ]));
+        assert_eq!(reports.len(), 1);
+        assert_eq!((reports[0].used, reports[0].limit), (10, 10));
+        assert_eq!(reports[0].resets_in, Some(Duration::from_secs(1)));
     }
 
     #[test]
