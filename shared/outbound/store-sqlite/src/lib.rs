@@ -12,10 +12,14 @@ use std::{
     },
 };
 
+mod checkpoint;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use uuid::Uuid;
+
+use checkpoint::Checkpointer;
 
 use sync_core::{
     domain::TenantId,
@@ -55,6 +59,7 @@ const UPSERT: &str = "INSERT INTO docs (collection, tenant_id, id, etag, body)
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
+    checkpointer: Arc<Checkpointer>,
     readers: Arc<[Mutex<Connection>]>,
     next_reader: Arc<AtomicUsize>,
     path: PathBuf,
@@ -84,17 +89,24 @@ impl SqliteStore {
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(unexpected)?;
-        // Checkpoint every ~16 MiB of WAL rather than every 4 MiB: a page
-        // written by several commits in between is copied back once.
+        // Checkpoints run on a thread of their own (see `checkpoint`); the
+        // writer's own, at ~256 MiB of WAL, is only the backstop should that
+        // thread be gone.
         writer
-            .pragma_update(None, "wal_autocheckpoint", 4096)
+            .pragma_update(None, "wal_autocheckpoint", 65_536)
+            .map_err(unexpected)?;
+        // A WAL that grew (a long sync) is cut back to 64 MiB when it restarts.
+        writer
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
             .map_err(unexpected)?;
         writer.execute_batch(SCHEMA).map_err(unexpected)?;
         let readers = (0..READERS)
             .map(|_| connect(&path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
+        let checkpointer = Checkpointer::start(connect(&path)?, &path)?;
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
+            checkpointer: Arc::new(checkpointer),
             readers: readers.into(),
             next_reader: Arc::new(AtomicUsize::new(0)),
             path,
@@ -111,12 +123,14 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.writer.clone();
+        let (conn, checkpointer) = (self.writer.clone(), self.checkpointer.clone());
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
                 .map_err(|_| StoreError::Unavailable("store connection poisoned".into()))?;
-            f(&mut guard)
+            let answer = f(&mut guard);
+            checkpointer.nudge();
+            answer
         })
         .await
         .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("store task failed: {e}")))?
