@@ -40,6 +40,11 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     /// Starts the thread on its own connection to `path`.
     pub(crate) fn start(connection: Connection, path: &Path) -> Result<Self, StoreError> {
+        // A RESTART gives up (and is tried again) before a writer waiting
+        // for it would (the store's connections wait 5 s).
+        connection
+            .busy_timeout(Duration::from_secs(1))
+            .map_err(|e| StoreError::Unavailable(format!("sqlite: {e}")))?;
         let (nudge, nudges) = sync_channel(1);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())

@@ -15,7 +15,7 @@ use std::{
 mod checkpoint;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -247,6 +247,15 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// A transaction that takes the write lock at its start. A deferred one
+/// that reads first holds a snapshot and then asks for the lock: while the
+/// checkpoint thread's RESTART holds that lock and waits for every snapshot
+/// to end, the two would wait for each other until one timed out.
+fn write_transaction(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unexpected)
+}
+
 fn unexpected(e: rusqlite::Error) -> StoreError {
     StoreError::Unexpected(anyhow::Error::new(e).context("sqlite"))
 }
@@ -364,7 +373,7 @@ impl DocumentStore for SqliteStore {
         let (id, body, expected) = (id.to_owned(), encode(&body)?, if_match.0.clone());
         self.with_conn(move |conn| {
             let etag = new_etag();
-            let tx = conn.transaction().map_err(unexpected)?;
+            let tx = write_transaction(conn)?;
             let current = current_etag(&tx, collection, tenant, &id)?;
             match current {
                 None => return Err(StoreError::NotFound),
@@ -510,7 +519,7 @@ impl DocumentStore for SqliteStore {
         }
         self.with_conn(move |conn| {
             // One transaction: one disk sync for the whole batch.
-            let tx = conn.transaction().map_err(unexpected)?;
+            let tx = write_transaction(conn)?;
             {
                 let mut statement = tx.prepare_cached(UPSERT).map_err(unexpected)?;
                 let tenant = tenant.to_string();
@@ -534,7 +543,7 @@ impl DocumentStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (id, expected) = (id.to_owned(), if_match.map(|e| e.0.clone()));
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(unexpected)?;
+            let tx = write_transaction(conn)?;
             let current = current_etag(&tx, collection, tenant, &id)?;
             match (current, expected) {
                 (None, _) => return Err(StoreError::NotFound),
@@ -715,6 +724,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_in_dir(dir.path()).unwrap();
         store_contract::run_all(&store).await;
+    }
+
+    /// The checkpoint thread's RESTART holds the write lock while it waits
+    /// for readers; a read-then-write (here a delete, which reads the ETag
+    /// first) must wait for it, not fail.
+    #[tokio::test]
+    async fn a_write_waits_out_a_restart_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        let tenant = Uuid::new_v4();
+        let doc = serde_json::json!({"v": 1});
+        store
+            .create(Collection::SyncTasks, tenant, "gone", doc)
+            .await
+            .unwrap();
+        let path = store.path().to_owned();
+        let reader = connect(&path).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM docs;")
+            .unwrap();
+        let restart = std::thread::spawn(move || {
+            let checkpointer = Connection::open(&path).unwrap();
+            // Longer than the store's own 5 s: it outwaits the store's writer.
+            checkpointer
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .unwrap();
+            checkpointer
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .unwrap()
+        });
+        // The RESTART now holds the write lock, waiting for the reader.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            reader.execute_batch("COMMIT").unwrap();
+        });
+        store
+            .delete(Collection::SyncTasks, tenant, "gone", None)
+            .await
+            .unwrap();
+        release.join().unwrap();
+        assert_eq!(restart.join().unwrap(), 0, "the RESTART completed too");
     }
 
     #[tokio::test]
