@@ -750,11 +750,20 @@ mod tests {
             checkpointer
                 .busy_timeout(std::time::Duration::from_secs(10))
                 .unwrap();
-            checkpointer
-                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
-                    row.get::<_, i64>(0)
-                })
-                .unwrap()
+            // The store's own checkpoint thread may hold the checkpoint lock
+            // for a moment (this one then answers busy at once): try again.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let busy = checkpointer
+                    .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                    .unwrap();
+                if busy == 0 || std::time::Instant::now() > deadline {
+                    return busy;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
         });
         // The RESTART now holds the write lock, waiting for the reader.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
