@@ -75,24 +75,43 @@ impl Checkpointer {
 fn run(connection: &Connection, nudges: &Receiver<()>) {
     while nudges.recv().is_ok() {
         match checkpoint(connection, "PASSIVE") {
-            Ok(frames) if frames >= RESTART_AT_FRAMES => {
-                if let Err(e) = checkpoint(connection, "RESTART") {
-                    tracing::warn!(error = %e, "sqlite WAL restart checkpoint failed; retried on the next nudge");
+            Ok(passive) if passive.frames >= RESTART_AT_FRAMES => {
+                match checkpoint(connection, "RESTART") {
+                    Ok(restart) if restart.busy => tracing::debug!(
+                        frames = restart.frames,
+                        "sqlite WAL restart waited too long for readers or the writer; tried again on the next nudge"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sqlite WAL restart checkpoint failed; tried again on the next nudge")
+                    }
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "sqlite checkpoint failed; retried on the next nudge");
+                tracing::warn!(error = %e, "sqlite checkpoint failed; tried again on the next nudge");
             }
         }
         std::thread::sleep(SPACING);
     }
 }
 
-/// Runs one checkpoint of `mode`; returns the frames the WAL holds.
-fn checkpoint(connection: &Connection, mode: &str) -> rusqlite::Result<i64> {
+/// What `PRAGMA wal_checkpoint` answers.
+pub(crate) struct Checkpointed {
+    /// The checkpoint could not finish: it gave up waiting (a RESTART for
+    /// readers or the writer), or another connection was checkpointing.
+    pub(crate) busy: bool,
+    /// Frames the WAL holds.
+    pub(crate) frames: i64,
+}
+
+/// Runs one checkpoint of `mode` on `connection`.
+pub(crate) fn checkpoint(connection: &Connection, mode: &str) -> rusqlite::Result<Checkpointed> {
     connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-        row.get::<_, i64>(1)
+        Ok(Checkpointed {
+            busy: row.get::<_, i64>(0)? != 0,
+            frames: row.get(1)?,
+        })
     })
 }
 
