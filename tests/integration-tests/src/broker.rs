@@ -358,14 +358,25 @@ pub fn envelope(event_type: &str, tenant: uuid::Uuid, data: Value) -> Value {
 }
 
 /// `shard.updated` as shard-manager's `ShardService.update` publishes it
-/// (`src/services/ShardService.ts`): ids only, never the shard.
+/// (`src/services/ShardService.ts`): ids only, never the shard —
+/// `shardId`, `shardTypeId`, `shardTypeName` and `opportunityId`
+/// (`structuredData.opportunityId || structuredData.id`); what is undefined
+/// there is absent from the JSON.
 pub fn shard_updated(tenant: uuid::Uuid, shard: &Value) -> Value {
-    envelope_from(
-        "shard-manager",
-        "shard.updated",
-        tenant,
-        serde_json::json!({"shardId": shard["id"], "shardTypeId": shard["shardTypeId"], "opportunityId": null}),
-    )
+    let mut data = serde_json::json!({"shardId": shard["id"], "shardTypeId": shard["shardTypeId"]});
+    if let Some(name) = shard.get("shardTypeName").filter(|v| !v.is_null()) {
+        data["shardTypeName"] = name.clone();
+    }
+    let structured = &shard["structuredData"];
+    let truthy =
+        |v: &&Value| !matches!(v, Value::Null | Value::Bool(false)) && **v != "" && **v != 0;
+    if let Some(opportunity) = [&structured["opportunityId"], &structured["id"]]
+        .into_iter()
+        .find(truthy)
+    {
+        data["opportunityId"] = opportunity.clone();
+    }
+    envelope_from("shard-manager", "shard.updated", tenant, data)
 }
 
 /// An envelope as `@coder/shared`'s `createEvent` makes it for `service`.
