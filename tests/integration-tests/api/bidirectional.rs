@@ -13,8 +13,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sync_core::{
     domain::{
-        Integration,
+        Direction, Integration,
         events::{EventMetadata, ShardUpdated},
+        sync_state::RecordState,
     },
     engine::outbound::OutboundOutcome,
 };
@@ -32,6 +33,11 @@ struct Setup {
 
 /// A bidirectional Salesforce integration, synced inbound once (the base).
 async fn setup(strategy: &str) -> Setup {
+    setup_as(strategy, "bidirectional").await
+}
+
+/// The same integration synced once with `direction`.
+async fn setup_as(strategy: &str, direction: &str) -> Setup {
     let salesforce = FakeSalesforce::start(100, "session").await;
     salesforce.add_rows("Opportunity", 10, 1);
     // The same names on both sides: the merge tests speak of Salesforce's
@@ -44,7 +50,7 @@ async fn setup(strategy: &str) -> Setup {
         "status": "connected",
         "credentialSecretName": "sf",
         "syncConfig": {
-            "syncDirection": "bidirectional",
+            "syncDirection": direction,
             "conflictResolution": strategy,
             "entityMappings": [{
                 "externalEntity": "Opportunity", "shardTypeId": "c_opportunity", "enabled": true,
@@ -373,6 +379,82 @@ async fn a_provider_change_between_read_and_write_is_caught_and_merged_again() {
         .count();
     assert_eq!(patches, 2, "the first, conditional, write was refused");
     s.app.cleanup().await;
+}
+
+/// An integration synced while it only read keeps no snapshots (no merge
+/// needed one); switched to bidirectional, its merges have a base only where
+/// the provider's record has not moved since. Where it moved there is no
+/// common ancestor: every field the two sides hold differently goes to the
+/// strategy (here a person), even the one only the platform edited, which
+/// with a snapshot converges (`different_fields_edited_on_both_sides_…`).
+#[tokio::test]
+async fn after_a_switch_from_inbound_only_a_merge_has_a_base_only_where_the_provider_did_not_move()
+{
+    for provider_moved in [false, true] {
+        let s = setup_as("manual", "inbound").await;
+        let state_id = RecordState::document_id(&s.integration.id, "Opportunity", ROW);
+        let state: RecordState = s
+            .app
+            .repository()
+            .await
+            .get(s.integration.tenant_id, &state_id)
+            .await
+            .unwrap()
+            .expect("the inbound sync stored the record's state")
+            .doc;
+        assert!(state.snapshot.is_none() && state.raw_hash.is_some());
+        let mut bidirectional = s.integration.clone();
+        bidirectional.sync_config.direction = Some(Direction::Bidirectional);
+        s.platform.set_integration(&bidirectional);
+        if provider_moved {
+            s.salesforce.edit("Opportunity", ROW, "Amount", json!(5000));
+        }
+
+        let outcome = s
+            .app
+            .engine
+            .handle_shard_updated(shard_update(&s, json!({"StageName": "Negotiation"}), None))
+            .await
+            .unwrap();
+
+        if provider_moved {
+            assert!(
+                matches!(outcome, OutboundOutcome::Conflict { .. }),
+                "{outcome:?}"
+            );
+            assert_eq!(
+                s.salesforce.field("Opportunity", ROW, "StageName"),
+                "Prospecting",
+                "nothing written on a guess"
+            );
+            assert_eq!(s.salesforce.field("Opportunity", ROW, "Amount"), 5000);
+        } else {
+            assert_eq!(
+                outcome,
+                OutboundOutcome::Pushed {
+                    fields: vec!["StageName".into()]
+                }
+            );
+            assert_eq!(
+                s.salesforce.field("Opportunity", ROW, "StageName"),
+                "Negotiation"
+            );
+            let state: RecordState = s
+                .app
+                .repository()
+                .await
+                .get(s.integration.tenant_id, &state_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .doc;
+            assert!(
+                state.snapshot.is_some(),
+                "the push is the next merge's base"
+            );
+        }
+        s.app.cleanup().await;
+    }
 }
 
 #[tokio::test]

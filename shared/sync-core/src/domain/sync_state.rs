@@ -2,8 +2,9 @@
 //!
 //! A [`RecordState`] holds the content hash of the record as last synced (so an
 //! unchanged record publishes nothing), its provider modification time, the
-//! snapshot itself (the base a three-way merge compares both sides against) and
-//! a tombstone once the provider deleted it. An [`EntityCursor`] holds how far
+//! snapshot itself where a merge needs it (the base a three-way merge compares
+//! both sides against: integrations that sync outbound) and a tombstone once
+//! the provider deleted it. An [`EntityCursor`] holds how far
 //! inbound syncs of one entity type got, as a compound (modified time, id).
 
 use std::collections::BTreeMap;
@@ -39,7 +40,13 @@ pub struct RecordState {
     /// The record as last synced, as JSON text; the base of a three-way merge
     /// (see [`snapshot_value`](Self::snapshot_value)). Kept as text so
     /// reading and writing a state never builds a JSON tree of the record.
-    pub snapshot: Box<RawValue>,
+    /// Kept only where a merge needs a base (the integration syncs outbound,
+    /// [`keeps_snapshots`]): it is most of a state's bytes, and writing it
+    /// was most of an inbound sync's store cost. A state without one has no
+    /// change set for its next update, and an outbound merge against it
+    /// knows its base only when the provider's record has not moved since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Box<RawValue>>,
     pub deleted: bool,
     #[serde(with = "super::time")]
     pub synced_at: DateTime<Utc>,
@@ -97,17 +104,26 @@ impl RecordState {
     }
 
     /// The snapshot as a JSON value without the provider's volatile fields.
-    pub fn snapshot_value(&self, volatile_fields: &[&str]) -> Value {
-        canonical(&self.snapshot, volatile_fields)
+    pub fn snapshot_value(&self, volatile_fields: &[&str]) -> Option<Value> {
+        self.snapshot
+            .as_deref()
+            .map(|raw| canonical(raw, volatile_fields))
     }
 
-    /// The stored content hash, or the one of the snapshot.
-    pub fn content_hash_of(&self, volatile_fields: &[&str]) -> String {
+    /// The stored content hash, or the one of the snapshot; `None` for a
+    /// first sight kept without a snapshot (its hash was never needed).
+    pub fn content_hash_of(&self, volatile_fields: &[&str]) -> Option<String> {
         match &self.content_hash {
-            Some(hash) => hash.clone(),
-            None => hash_value(&self.snapshot_value(volatile_fields)),
+            Some(hash) => Some(hash.clone()),
+            None => self.snapshot_value(volatile_fields).map(|v| hash_value(&v)),
         }
     }
+}
+
+/// Whether an integration's record states keep their snapshots: only one
+/// that syncs outbound merges against them.
+pub fn keeps_snapshots(integration: &super::Integration) -> bool {
+    integration.syncs_outbound()
 }
 
 /// What unchanged detection reads of a stored [`RecordState`]: whether the
@@ -357,7 +373,7 @@ mod tests {
             content_hash: None,
             raw_hash: Some("r".into()),
             modified_at: super::super::time::now(),
-            snapshot: raw(r#"{"Id":"C-1","LastModifiedDate":"x","Name":"n"}"#),
+            snapshot: Some(raw(r#"{"Id":"C-1","LastModifiedDate":"x","Name":"n"}"#)),
             deleted: false,
             synced_at: super::super::time::now(),
             last_task_id: Uuid::nil(),
@@ -369,7 +385,10 @@ mod tests {
         let from_text: RecordState = serde_json::from_str(&text).unwrap();
         let from_value: RecordState =
             serde_json::from_value(serde_json::from_str::<Value>(&text).unwrap()).unwrap();
-        assert_eq!(from_text.snapshot.get(), state.snapshot.get());
+        assert_eq!(
+            from_text.snapshot.as_deref().map(RawValue::get),
+            state.snapshot.as_deref().map(RawValue::get)
+        );
         assert_eq!(
             from_value.snapshot_value(&[]),
             state.snapshot_value(&[]),
@@ -377,11 +396,19 @@ mod tests {
         );
         assert_eq!(
             state.snapshot_value(&["LastModifiedDate"]),
-            serde_json::json!({"Id": "C-1", "Name": "n"})
+            Some(serde_json::json!({"Id": "C-1", "Name": "n"}))
         );
         assert_eq!(
             state.content_hash_of(&["LastModifiedDate"]),
-            content_hash(&raw(r#"{"Name":"n","Id":"C-1"}"#), &[])
+            Some(content_hash(&raw(r#"{"Name":"n","Id":"C-1"}"#), &[]))
         );
+        let without = RecordState {
+            snapshot: None,
+            ..state
+        };
+        let text = serde_json::to_string(&without).unwrap();
+        assert!(!text.contains("snapshot"), "{text}");
+        let back: RecordState = serde_json::from_str(&text).unwrap();
+        assert!(back.snapshot.is_none() && back.content_hash_of(&[]).is_none());
     }
 }

@@ -18,18 +18,46 @@
 use super::{SyncEngine, reconcile::Reconcile};
 use crate::{
     domain::{
-        EntityMapping, Integration,
+        EntityMapping, ExternalRecord, Integration,
         events::{EventMetadata, ShardUpdated},
         field_mapping,
-        merge::Side,
+        merge::{Fields, Side},
         shard::Shard,
-        sync_state::{RecordState, canonical},
+        sync_state::{RecordState, canonical, raw_hash},
     },
     ports::{
         DirectoryError, Provider, ProviderError, PublishError, StoreError, Transience,
         shard_source::ShardError,
     },
 };
+
+/// What both sides are compared against: the snapshot last synced; for a
+/// record never synced, the provider's record (the platform's differences are
+/// its edits). A state kept without a snapshot (synced while the integration
+/// only read) has its base only if the provider's record has not moved since
+/// (same bytes, or not modified after); otherwise there is no common ancestor
+/// and every field the two sides hold differently is a conflict, settled by
+/// the integration's strategy, never guessed.
+fn merge_base(
+    state: Option<&RecordState>,
+    remote: &ExternalRecord,
+    provider: &dyn Provider,
+    source: &Fields,
+) -> Fields {
+    let Some(state) = state.filter(|s| !s.deleted) else {
+        return source.clone();
+    };
+    if let Some(snapshot) = state.snapshot_value(provider.volatile_fields()) {
+        return provider.fields_of(&snapshot);
+    }
+    let unmoved = state.raw_hash.as_deref() == Some(raw_hash(&remote.raw).as_str())
+        || remote.modified_at <= state.modified_at;
+    if unmoved {
+        source.clone()
+    } else {
+        Fields::new()
+    }
+}
 
 /// Reads between our read and a conditional write that failed, before giving up.
 const MAX_MERGE_ATTEMPTS: usize = 3;
@@ -205,10 +233,7 @@ impl SyncEngine {
         }
         let remote_record = canonical(&remote.raw, provider.volatile_fields());
         let source = provider.fields_of(&remote_record);
-        let base = state.filter(|s| !s.deleted).map_or_else(
-            || source.clone(),
-            |s| provider.fields_of(&s.snapshot_value(provider.volatile_fields())),
-        );
+        let base = merge_base(state, &remote, provider, &source);
         // The shard in the provider's field names; platform-only fields stay home.
         let view =
             field_mapping::to_provider(&mapping.field_mappings, &shard.structured_data, &base);

@@ -113,7 +113,7 @@ impl Reconcile<'_> {
                 // What is stored is the merge, not the provider's bytes.
                 raw_hash: None,
                 modified_at,
-                snapshot: raw_json(snapshot),
+                snapshot: Some(raw_json(snapshot)),
                 deleted: false,
                 synced_at: time::now(),
                 last_task_id: previous.map_or_else(uuid::Uuid::nil, |p| p.last_task_id),

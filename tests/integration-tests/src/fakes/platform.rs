@@ -92,6 +92,15 @@ impl FakePlatform {
         }
     }
 
+    /// integration-manager now answers `integration` for its id (a tenant
+    /// changed its settings).
+    pub fn set_integration(&self, integration: &Integration) {
+        let document = serde_json::to_value(integration).expect("integrations serialise");
+        let mut state = self.state.lock().unwrap();
+        state.integrations.retain(|i| i["id"] != document["id"]);
+        state.integrations.push(document);
+    }
+
     pub fn set_secret(&self, name: &str, value: Value) {
         self.state
             .lock()

@@ -23,6 +23,9 @@ pub struct StateKey<'a> {
     pub integration_id: &'a str,
     pub task_id: uuid::Uuid,
     pub correlation_id: &'a str,
+    /// The integration merges against snapshots
+    /// ([`keeps_snapshots`](crate::domain::sync_state::keeps_snapshots)).
+    pub keep_snapshots: bool,
 }
 
 /// `state_id` is the record's [`RecordState::document_id`], which the caller
@@ -64,12 +67,15 @@ pub fn classify(
         };
     }
     let bytes = raw_hash(&record.raw);
+    let snapshot = key.keep_snapshots.then(|| record.raw.clone());
     let Some(live) = known.filter(|k| !k.deleted) else {
-        // A first sight: the provider's bytes are the snapshot; its content
-        // hash waits until a later read differs (most records never change).
+        // A first sight: the provider's bytes are the snapshot (if kept); its
+        // content hash waits until a later read differs (most records never
+        // change). Without a snapshot, that later read cannot tell a move of
+        // volatile fields alone from an edit, and counts it as an update once.
         return Change::Changed(
             ChangeKind::Created,
-            state(None, Some(bytes), record.raw.clone(), false),
+            state(None, Some(bytes), snapshot, false),
         );
     };
     // The cheap check first: the same bytes as last time (a quiet re-sync).
@@ -77,12 +83,12 @@ pub fn classify(
         return Change::Unchanged;
     }
     let hash = content_hash(&record.raw, volatile);
-    if live.content_hash_of(volatile) == hash {
+    if live.content_hash_of(volatile).as_ref() == Some(&hash) {
         return Change::Unchanged;
     }
     Change::Changed(
         ChangeKind::Updated,
-        state(Some(hash), Some(bytes), record.raw.clone(), false),
+        state(Some(hash), Some(bytes), snapshot, false),
     )
 }
 
@@ -119,6 +125,7 @@ mod tests {
             integration_id: "int-1",
             task_id: uuid::Uuid::nil(),
             correlation_id: "c",
+            keep_snapshots: true,
         }
     }
 
@@ -141,7 +148,11 @@ mod tests {
     fn a_first_sight_keeps_the_providers_bytes_and_defers_the_content_hash() {
         let text = r#"{"Id":"A-1","LastModifiedDate":"2026-01-01","Name":"x"}"#;
         let state = known(text);
-        assert_eq!(state.snapshot.get(), text, "stored verbatim");
+        assert_eq!(
+            state.snapshot.as_deref().map(RawValue::get),
+            Some(text),
+            "stored verbatim"
+        );
         assert!(state.content_hash.is_none(), "not hashed until needed");
         // Only a volatile field moved: the content, hashed now, is the same.
         let change = classify(
@@ -208,5 +219,51 @@ mod tests {
             }
             _ => panic!("an edit is an update"),
         }
+    }
+
+    #[test]
+    fn without_snapshots_a_state_keeps_hashes_only_and_its_first_difference_is_an_update() {
+        let key = StateKey {
+            keep_snapshots: false,
+            ..key()
+        };
+        let first = record(r#"{"Id":"A-1","LastModifiedDate":"2026-01-01","Name":"x"}"#);
+        let Change::Changed(ChangeKind::Created, state) =
+            classify(state_id(), &first, None, &["LastModifiedDate"], &key)
+        else {
+            panic!("a first sight is a creation")
+        };
+        assert!(state.snapshot.is_none() && state.content_hash.is_none());
+        assert!(state.raw_hash.is_some());
+        let again = classify(
+            state_id(),
+            &first,
+            Some(&state),
+            &["LastModifiedDate"],
+            &key,
+        );
+        assert!(matches!(again, Change::Unchanged), "same bytes");
+        // Only a volatile field moved, but nothing says what the content was:
+        // an update, once, and the state now has the content hash.
+        let moved = record(r#"{"Id":"A-1","LastModifiedDate":"2026-02-02","Name":"x"}"#);
+        let Change::Changed(ChangeKind::Updated, next) = classify(
+            state_id(),
+            &moved,
+            Some(&state),
+            &["LastModifiedDate"],
+            &key,
+        ) else {
+            panic!("without a hash or a snapshot, other bytes are an update")
+        };
+        assert!(next.snapshot.is_none() && next.content_hash.is_some());
+        let moved_again = record(r#"{"Id":"A-1","LastModifiedDate":"2026-03-03","Name":"x"}"#);
+        let change = classify(
+            state_id(),
+            &moved_again,
+            Some(&next),
+            &["LastModifiedDate"],
+            &key,
+        );
+        assert!(matches!(change, Change::Unchanged), "the hash tells now");
     }
 }

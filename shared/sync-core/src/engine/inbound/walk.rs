@@ -28,7 +28,8 @@ use crate::{
         merge::FieldChange,
         record::{ChangeKind, ChangedRecord},
         sync_state::{
-            CursorPosition, EntityCursor, RecordHead, RecordState, hash_value, raw_hash, raw_json,
+            CursorPosition, EntityCursor, RecordHead, RecordState, canonical, hash_value,
+            keeps_snapshots, raw_hash, raw_json,
         },
         time,
     },
@@ -377,6 +378,7 @@ impl Walk<'_> {
             integration_id: &task.integration_id,
             task_id: task.task_id,
             correlation_id: &correlation_id,
+            keep_snapshots: keeps_snapshots(self.integration),
         };
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
@@ -511,7 +513,10 @@ impl Walk<'_> {
         state: RecordState,
         base: Option<RecordState>,
     ) -> Result<Option<(ExternalRecord, RecordState, Option<Vec<FieldChange>>)>, RunError> {
-        let Some(base) = base else {
+        // No base, no change set: a first sight, or a state kept without its
+        // snapshot (an integration that does not sync outbound).
+        let based = base.and_then(|b| b.snapshot_value(self.volatile).map(|v| (b, v)));
+        let Some((base, base_record)) = based else {
             return Ok(Some((record, state, None)));
         };
         let provider = self.provider.clone();
@@ -526,8 +531,8 @@ impl Walk<'_> {
                 ..Default::default()
             },
         };
-        let base_fields = provider.fields_of(&base.snapshot_value(self.volatile));
-        let current = state.snapshot_value(self.volatile);
+        let base_fields = provider.fields_of(&base_record);
+        let current = canonical(&record.raw, self.volatile);
         let source = provider.fields_of(&current);
         let changes = Some(reconcile.changes(&base_fields, &source));
         let mapping = self.integration.mapping_for_entity(entity);
@@ -570,7 +575,7 @@ impl Walk<'_> {
             content_hash: Some(hash_value(&merged)),
             // What is stored is the merge, not the provider's bytes.
             raw_hash: None,
-            snapshot: raw.clone(),
+            snapshot: Some(raw.clone()),
             modified_at,
             ..state
         };
