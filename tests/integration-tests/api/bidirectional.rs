@@ -381,6 +381,19 @@ async fn a_provider_change_between_read_and_write_is_caught_and_merged_again() {
     s.app.cleanup().await;
 }
 
+/// ROW's record state as the store holds it.
+async fn stored_state(s: &Setup) -> RecordState {
+    let id = RecordState::document_id(&s.integration.id, "Opportunity", ROW);
+    s.app
+        .repository()
+        .await
+        .get(s.integration.tenant_id, &id)
+        .await
+        .unwrap()
+        .expect("the inbound sync stored the record's state")
+        .doc
+}
+
 /// An integration synced while it only read keeps no snapshots (no merge
 /// needed one); switched to bidirectional, its merges have a base only where
 /// the provider's record has not moved since. Where it moved there is no
@@ -392,16 +405,7 @@ async fn after_a_switch_from_inbound_only_a_merge_has_a_base_only_where_the_prov
 {
     for provider_moved in [false, true] {
         let s = setup_as("manual", "inbound").await;
-        let state_id = RecordState::document_id(&s.integration.id, "Opportunity", ROW);
-        let state: RecordState = s
-            .app
-            .repository()
-            .await
-            .get(s.integration.tenant_id, &state_id)
-            .await
-            .unwrap()
-            .expect("the inbound sync stored the record's state")
-            .doc;
+        let state = stored_state(&s).await;
         assert!(state.snapshot.is_none() && state.raw_hash.is_some());
         let mut bidirectional = s.integration.clone();
         bidirectional.sync_config.direction = Some(Direction::Bidirectional);
@@ -439,15 +443,7 @@ async fn after_a_switch_from_inbound_only_a_merge_has_a_base_only_where_the_prov
                 s.salesforce.field("Opportunity", ROW, "StageName"),
                 "Negotiation"
             );
-            let state: RecordState = s
-                .app
-                .repository()
-                .await
-                .get(s.integration.tenant_id, &state_id)
-                .await
-                .unwrap()
-                .unwrap()
-                .doc;
+            let state = stored_state(&s).await;
             assert!(
                 state.snapshot.is_some(),
                 "the push is the next merge's base"
