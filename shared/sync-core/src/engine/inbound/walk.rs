@@ -424,7 +424,10 @@ impl Walk<'_> {
             }
             match change {
                 Change::Changed(kind, state) => {
-                    let base = known.filter(|k| !k.deleted).cloned();
+                    // Only a state with a snapshot is a base: the others are not cloned.
+                    let base = known
+                        .filter(|k| !k.deleted && k.snapshot.is_some())
+                        .cloned();
                     let Some((record, state, changes)) =
                         self.reconcile(entity, record, state, base).await?
                     else {
