@@ -33,7 +33,10 @@ pub fn syncing(
     let neighbours = Neighbours::build(settings)?;
     let mut providers = ProviderRegistry::default();
     if let Some(manager) = &neighbours.integration_manager {
-        providers = providers.with_fallback(IntegrationManagerProxy::new(manager.clone()));
+        providers = providers.with_fallback(IntegrationManagerProxy::new(
+            manager.clone(),
+            settings.sync_limits.integration_manager_page_size,
+        ));
     }
     if let Some(credentials) = neighbours.secret_management.clone() {
         // The budget is the store's: every sandbox of every function shares it.

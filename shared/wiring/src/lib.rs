@@ -308,7 +308,10 @@ fn build_providers(
 ) -> Result<ProviderRegistry, BootstrapError> {
     let mut registry = ProviderRegistry::default().with("sandbox", Arc::new(sandbox));
     if let Some(manager) = &neighbours.integration_manager {
-        let proxy = IntegrationManagerProxy::new(manager.clone());
+        let proxy = IntegrationManagerProxy::new(
+            manager.clone(),
+            settings.sync_limits.integration_manager_page_size,
+        );
         registry = registry
             .with("integration-manager", proxy.clone())
             .with_fallback(proxy);

@@ -544,7 +544,11 @@ async fn an_integration_manager_adapter_that_ignores_offset_ends_the_run_with_th
     platform.ignore_offset();
     let app = spawn_app(SpawnOptions {
         integration_manager_url: Some(platform.url.clone()),
-        tweak: Some(|s| s.sync_limits.max_records_per_sync = 5000),
+        // Pages of 500: the adapter's first answer is a full page.
+        tweak: Some(|s| {
+            s.sync_limits.max_records_per_sync = 5000;
+            s.sync_limits.integration_manager_page_size = 500;
+        }),
         ..Default::default()
     })
     .await;

@@ -82,6 +82,32 @@ async fn integration_manager_is_not_held_to_a_crm_request_budget() {
     app.cleanup().await;
 }
 
+/// integration-manager's pages have a size of their own: the page size
+/// meant for CRM APIs (`sync_limits.page_size`) does not make a sync through
+/// it take more round trips.
+#[tokio::test]
+async fn integration_manager_is_asked_for_its_own_page_size() {
+    let integration = pipedrive();
+    let platform = FakePlatform::start(vec![integration.clone()]).await;
+    platform.set_fetchable(rows(100, None));
+    let app = spawn_app(SpawnOptions {
+        integration_manager_url: Some(platform.url.clone()),
+        tweak: Some(|s| {
+            s.sync_limits.page_size = 10;
+            s.sync_limits.integration_manager_page_size = 40;
+        }),
+        ..Default::default()
+    })
+    .await;
+    run(&app, &integration, 100).await;
+    assert_eq!(
+        platform.fetch_limits(),
+        vec![Some(40); 3],
+        "pages of 40, 40 and 20 (the last one short)"
+    );
+    app.cleanup().await;
+}
+
 /// One sync to its end; `changed` records were created or updated.
 async fn run(app: &integration_tests::TestApp, integration: &Integration, changed: u64) {
     let task_id = app

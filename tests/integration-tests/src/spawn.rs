@@ -145,8 +145,10 @@ pub async fn spawn_app(options: SpawnOptions) -> TestApp {
     if let Some(url) = options.shard_manager_url {
         settings.services.shard_manager.url = Some(url);
     }
+    // Tests page every provider alike, integration-manager's included.
     if let Some(page_size) = options.page_size {
         settings.sync_limits.page_size = page_size;
+        settings.sync_limits.integration_manager_page_size = page_size;
     }
     if let Some(tweak) = options.tweak {
         tweak(&mut settings);

@@ -34,11 +34,13 @@ const MODIFIED_FIELDS: &[&str] = &[
 
 pub struct IntegrationManagerProxy {
     manager: IntegrationManager,
+    /// Records per fetch (`sync_limits.integration_manager_page_size`).
+    page_size: usize,
 }
 
 impl IntegrationManagerProxy {
-    pub fn new(manager: IntegrationManager) -> Arc<Self> {
-        Arc::new(IntegrationManagerProxy { manager })
+    pub fn new(manager: IntegrationManager, page_size: usize) -> Arc<Self> {
+        Arc::new(IntegrationManagerProxy { manager, page_size })
     }
 }
 
@@ -168,6 +170,10 @@ impl Provider for IntegrationManagerProxy {
             // integration-manager's fetch answers records, no count.
             total: None,
         })
+    }
+
+    fn page_size(&self, _configured: usize) -> usize {
+        self.page_size
     }
 
     fn can_push(&self) -> bool {

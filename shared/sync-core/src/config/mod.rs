@@ -234,6 +234,11 @@ pub struct SyncLimits {
     #[serde(rename = "lease_ttl_ms", deserialize_with = "millis")]
     pub lease_ttl: Duration,
     pub page_size: usize,
+    /// Records asked of integration-manager's fetch route per page (the
+    /// provider for CRMs without a native adapter here). It answers from its
+    /// own adapters, not from a CRM API this service budgets, so its pages
+    /// are larger: the walk waits on a page's round trip, not on its size.
+    pub integration_manager_page_size: usize,
     #[serde(rename = "cursor_overlap_ms", deserialize_with = "millis")]
     pub cursor_overlap: Duration,
     pub mass_delete_share: f64,

@@ -45,6 +45,13 @@ impl Settings {
         if self.sync_limits.page_size == 0 || self.sync_limits.page_size > 10_000 {
             return invalid("sync_limits.page_size", "must be between 1 and 10000");
         }
+        let proxy_page = self.sync_limits.integration_manager_page_size;
+        if proxy_page == 0 || proxy_page > 10_000 {
+            return invalid(
+                "sync_limits.integration_manager_page_size",
+                "must be between 1 and 10000",
+            );
+        }
         if self.sync_limits.max_records_per_sync == 0 {
             return invalid("sync_limits.max_records_per_sync", "must be greater than 0");
         }
@@ -126,6 +133,19 @@ mod tests {
         let yaml = yaml.replace("${COSMOS_DB_KEY:-}", "");
         let err = load_from_str(&yaml).unwrap_err().to_string();
         assert!(err.contains("cosmos_db.key"), "{err}");
+    }
+
+    #[test]
+    fn an_integration_manager_page_of_nothing_is_refused_naming_the_key() {
+        let yaml = DEFAULT_YAML.replace(
+            "integration_manager_page_size: 2000",
+            "integration_manager_page_size: 0",
+        );
+        let err = load_from_str(&yaml).unwrap_err().to_string();
+        assert!(
+            err.contains("sync_limits.integration_manager_page_size"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -88,6 +88,13 @@ pub trait Provider: Send + Sync + 'static {
         request: PushRequest,
     ) -> Result<PushOutcome, ProviderError>;
 
+    /// Records to ask for per page, given the configured page size (what a
+    /// CRM API is asked for). A provider whose pages cost no CRM request
+    /// (integration-manager's fetch route) asks for its own.
+    fn page_size(&self, configured: usize) -> usize {
+        configured
+    }
+
     /// Whether `push` can write at all; outbound sync is refused up front
     /// for a provider that cannot (nothing is read or merged first).
     fn can_push(&self) -> bool {

@@ -38,6 +38,8 @@ struct PlatformState {
     /// The adapter ignores `offset` (as GoogleWorkspaceAdapter's callers do).
     ignores_offset: bool,
     fetch_calls: usize,
+    /// The `limit` of every fetch, in order (`None`: not given).
+    fetch_limits: Vec<Option<u64>>,
     shards: HashMap<String, Value>,
     /// Routes that answer `{}` (the platform's bare-`object` response schema).
     empty_answers: bool,
@@ -143,6 +145,11 @@ impl FakePlatform {
 
     pub fn fetch_calls(&self) -> usize {
         self.state.lock().unwrap().fetch_calls
+    }
+
+    /// The `limit` each fetch asked for, in order.
+    pub fn fetch_limits(&self) -> Vec<Option<u64>> {
+        self.state.lock().unwrap().fetch_limits.clone()
     }
 
     /// shard-manager's copy of a shard (a `Shard` document).
@@ -329,6 +336,7 @@ async fn refresh(
 async fn fetch(State(state): Shared, Path(_id): Path<String>, Json(body): Json<Value>) -> Response {
     let mut state = state.lock().unwrap();
     state.fetch_calls += 1;
+    state.fetch_limits.push(body["limit"].as_u64());
     let json_array = |records: &[String]| format!("[{}]", records.join(","));
     let answer = if state.first_implementation && body.get("limit").is_none() {
         format!("{{\"data\":{}}}", json_array(&state.fetchable))

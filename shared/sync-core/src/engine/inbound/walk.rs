@@ -211,6 +211,7 @@ impl Walk<'_> {
         let mut more_remaining = false;
         let mut stopped_in = None;
         let mut pages_read = 0u64;
+        let page_size = provider.page_size(engine.settings.page_size);
         'entities: for (position, entity) in entities.iter().enumerate().skip(done) {
             let cursor = self.load_cursor(entity).await?;
             let overlap =
@@ -231,7 +232,7 @@ impl Walk<'_> {
                 let request = |cursor| PageRequest {
                     entity_type: entity.clone(),
                     cursor,
-                    page_size: engine.settings.page_size,
+                    page_size,
                     filters: task.filters.clone(),
                     modified_since: since,
                 };
