@@ -7,6 +7,7 @@ mod conformance;
 mod container;
 mod cosmos_store;
 mod deploy_files;
+mod event_bus;
 mod faults;
 mod function_dependencies;
 mod fuzz;

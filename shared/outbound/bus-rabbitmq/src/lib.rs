@@ -27,6 +27,7 @@ use backon::{ExponentialBuilder, Retryable};
 use futures::future::join_all;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    PublisherConfirm,
     options::{
         BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
         QueueDeclareOptions,
@@ -38,7 +39,7 @@ use tokio::sync::{Mutex, RwLock};
 use sync_core::{
     config::RabbitMqSettings,
     domain::events::{OutboundEvent, SERVICE_NAME},
-    ports::event_bus::{EventBus, PublishError},
+    ports::event_bus::{Confirming, EventBus, PublishError},
 };
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
@@ -378,6 +379,16 @@ async fn publish_on(
     exchange: &ShortString,
     events: &[OutboundEvent],
 ) -> Result<(), PublishError> {
+    let confirms = hand_over(channel, exchange, events).await?;
+    confirmed(confirms).await
+}
+
+/// Writes `events` to the channel (in order) and returns their pending confirms.
+async fn hand_over(
+    channel: &Channel,
+    exchange: &ShortString,
+    events: &[OutboundEvent],
+) -> Result<Vec<PublisherConfirm>, PublishError> {
     let mut confirms = Vec::with_capacity(events.len());
     for event in events {
         let confirm = channel
@@ -392,6 +403,12 @@ async fn publish_on(
             .map_err(|e| unavailable("publish failed", e))?;
         confirms.push(confirm);
     }
+    Ok(confirms)
+}
+
+/// Waits for every confirm; a negative one is the broker's refusal.
+async fn confirmed(confirms: Vec<PublisherConfirm>) -> Result<(), PublishError> {
+    let total = confirms.len();
     let mut refused = 0;
     for outcome in join_all(confirms).await {
         match outcome.map_err(|e| unavailable("publisher confirm failed", e))? {
@@ -406,10 +423,7 @@ async fn publish_on(
     }
     match refused {
         0 => Ok(()),
-        refused => Err(PublishError::Nacked {
-            refused,
-            total: events.len(),
-        }),
+        refused => Err(PublishError::Nacked { refused, total }),
     }
 }
 
@@ -424,6 +438,18 @@ impl EventBus for RabbitMqBus {
             publish_on(&link.channel, exchange, events).await
         })
         .await
+    }
+
+    /// On the live link, without waiting an outage out: a caller whose send
+    /// or confirms fail publishes again through [`publish`](Self::publish).
+    async fn send(&self, events: Arc<[OutboundEvent]>) -> Result<Confirming, PublishError> {
+        let link = self.current().await?;
+        let confirms = hand_over(&link.channel, &self.exchange, &events).await?;
+        Ok(Box::pin(async move {
+            // The link stays open until its confirms are in.
+            let _link = link;
+            confirmed(confirms).await
+        }))
     }
 
     async fn dead_letter(

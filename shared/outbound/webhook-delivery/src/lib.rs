@@ -45,7 +45,7 @@ use sync_core::{
         webhook::{DeliveryStatus, WebhookDelivery},
     },
     ports::{
-        EventBus, PublishError,
+        Confirming, EventBus, PublishError,
         store::{Filter, Query},
     },
     repository::Repository,
@@ -392,6 +392,17 @@ impl<B: EventBus> EventBus for WebhookFanout<B> {
         self.inner.publish(events).await?;
         self.worker.offer(events);
         Ok(())
+    }
+
+    /// Webhooks are offered what the broker confirmed, once it has.
+    async fn send(&self, events: Arc<[OutboundEvent]>) -> Result<Confirming, PublishError> {
+        let confirming = self.inner.send(events.clone()).await?;
+        let worker = self.worker.clone();
+        Ok(Box::pin(async move {
+            confirming.await?;
+            worker.offer(&events);
+            Ok(())
+        }))
     }
 
     async fn health(&self) -> Result<(), PublishError> {

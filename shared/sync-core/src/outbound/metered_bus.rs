@@ -1,11 +1,13 @@
 //! An event bus decorator that counts what is published, by event type and
 //! outcome, for `/metrics`. Wraps either adapter.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::{
     domain::events::OutboundEvent,
-    ports::event_bus::{EventBus, PublishError},
+    ports::event_bus::{Confirming, EventBus, PublishError},
 };
 
 pub struct MeteredBus<B> {
@@ -22,24 +24,23 @@ impl<B> MeteredBus<B> {
 impl<B: EventBus> EventBus for MeteredBus<B> {
     async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError> {
         let result = self.inner.publish(events).await;
-        let outcome = if result.is_ok() {
-            "confirmed"
-        } else {
-            "failed"
-        };
-        // Batches hold few types; count per type once, not per event.
-        let mut per_type: Vec<(&'static str, u64)> = Vec::new();
-        for event in events {
-            match per_type.iter_mut().find(|(t, _)| *t == event.event_type) {
-                Some((_, n)) => *n += 1,
-                None => per_type.push((event.event_type, 1)),
-            }
-        }
-        for (event_type, n) in per_type {
-            metrics::counter!("events_published_total", "type" => event_type, "outcome" => outcome)
-                .increment(n);
-        }
+        count(events, result.is_ok());
         result
+    }
+
+    async fn send(&self, events: Arc<[OutboundEvent]>) -> Result<Confirming, PublishError> {
+        let confirming = match self.inner.send(events.clone()).await {
+            Ok(confirming) => confirming,
+            Err(e) => {
+                count(&events, false);
+                return Err(e);
+            }
+        };
+        Ok(Box::pin(async move {
+            let result = confirming.await;
+            count(&events, result.is_ok());
+            result
+        }))
     }
 
     async fn health(&self) -> Result<(), PublishError> {
@@ -54,5 +55,22 @@ impl<B: EventBus> EventBus for MeteredBus<B> {
     ) -> Result<(), PublishError> {
         metrics::counter!("events_dead_lettered_total").increment(1);
         self.inner.dead_letter(body, routing_key, reason).await
+    }
+}
+
+/// Counts `events` under their type and the publish's outcome.
+fn count(events: &[OutboundEvent], confirmed: bool) {
+    let outcome = if confirmed { "confirmed" } else { "failed" };
+    // Batches hold few types; count per type once, not per event.
+    let mut per_type: Vec<(&'static str, u64)> = Vec::new();
+    for event in events {
+        match per_type.iter_mut().find(|(t, _)| *t == event.event_type) {
+            Some((_, n)) => *n += 1,
+            None => per_type.push((event.event_type, 1)),
+        }
+    }
+    for (event_type, n) in per_type {
+        metrics::counter!("events_published_total", "type" => event_type, "outcome" => outcome)
+            .increment(n);
     }
 }

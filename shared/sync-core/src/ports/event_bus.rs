@@ -1,8 +1,14 @@
 //! The event bus port: publishing envelopes to the platform's topic exchange.
 
+use std::{future::Future, pin::Pin, sync::Arc};
+
 use async_trait::async_trait;
 
 use crate::domain::events::OutboundEvent;
+
+/// What [`EventBus::send`] hands back: resolves once the broker confirmed
+/// every event it sent (or says why not).
+pub type Confirming = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -24,6 +30,9 @@ pub enum PublishError {
 impl<T: EventBus + ?Sized> EventBus for std::sync::Arc<T> {
     async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError> {
         (**self).publish(events).await
+    }
+    async fn send(&self, events: Arc<[OutboundEvent]>) -> Result<Confirming, PublishError> {
+        (**self).send(events).await
     }
     async fn health(&self) -> Result<(), PublishError> {
         (**self).health().await
@@ -47,6 +56,17 @@ impl<T: EventBus + ?Sized> EventBus for std::sync::Arc<T> {
 #[async_trait]
 pub trait EventBus: Send + Sync {
     async fn publish(&self, events: &[OutboundEvent]) -> Result<(), PublishError>;
+
+    /// Hands `events` to the broker without waiting for its confirms, which
+    /// the returned future awaits: a caller sends the next batch while the
+    /// broker is still confirming this one. Events of consecutive calls go
+    /// out in the order of the calls. On `Err`, from either, some events may
+    /// be out: the caller publishes them again (at least once, same ids).
+    /// By default this publishes and returns a confirmation already settled.
+    async fn send(&self, events: Arc<[OutboundEvent]>) -> Result<Confirming, PublishError> {
+        self.publish(&events).await?;
+        Ok(Box::pin(std::future::ready(Ok(()))))
+    }
 
     /// Whether the bus can publish right now; used by `/ready`.
     async fn health(&self) -> Result<(), PublishError>;

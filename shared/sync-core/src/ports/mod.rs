@@ -15,7 +15,7 @@ pub mod transience;
 
 pub use connections::{ConnectionRefresher, RefreshAnswer};
 pub use credentials::{CredentialSource, Credentials};
-pub use event_bus::{EventBus, PublishError};
+pub use event_bus::{Confirming, EventBus, PublishError};
 pub use integration_directory::{DirectoryError, IntegrationDirectory};
 pub use provider::{
     PageRequest, Provider, ProviderError, ProviderRegistry, PushRequest, RecordPage,

@@ -38,7 +38,7 @@ use crate::{
         publisher::{Outgoing, PublishContext, RecordPublisher},
     },
     engine::{outbound::newer_side, reconcile::Reconcile},
-    ports::{EventBus, PageRequest, Provider, ProviderError, RecordPage, StoreError},
+    ports::{EventBus, PageRequest, Provider, ProviderError, PublishError, RecordPage, StoreError},
     repository::Repository,
 };
 
@@ -102,9 +102,11 @@ struct Walk<'a> {
     /// and progress written, while the next page is read and classified:
     /// at most [`IN_FLIGHT`], oldest first.
     writing: VecDeque<PageWrite>,
-    /// Signals that the newest page in flight was published, and written;
-    /// the next page publishes, and writes, only after it.
-    last_published: Option<oneshot::Receiver<()>>,
+    /// Signals that the newest page in flight handed its events to the
+    /// broker, had them confirmed (`true`: published a second time), and was
+    /// written; the next page sends, settles and writes only after each.
+    last_sent: Option<oneshot::Receiver<()>>,
+    last_published: Option<oneshot::Receiver<bool>>,
     last_written: Option<oneshot::Receiver<()>>,
     /// When cursors and progress were last recorded.
     progress_at: Option<tokio::time::Instant>,
@@ -166,6 +168,7 @@ impl SyncEngine {
             windowed: provider.has_change_window(),
             pages_seen: HashSet::new(),
             writing: VecDeque::new(),
+            last_sent: None,
             last_published: None,
             last_written: None,
             progress_at: None,
@@ -695,15 +698,18 @@ impl Walk<'_> {
             .enumerate()
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
+        let (sent, on_sent) = oneshot::channel();
         let (published, on_published) = oneshot::channel();
         let (written, on_written) = oneshot::channel();
         let record = PageRecord {
+            after_sent: self.last_sent.replace(on_sent),
+            sent,
             after_published: self.last_published.replace(on_published),
             published,
             after: self.last_written.replace(on_written),
             written,
             bus: self.engine.bus.clone(),
-            events,
+            events: events.into(),
             repo: self.engine.repo.clone(),
             task: self.task.clone(),
             states: states.clone(),
@@ -790,17 +796,24 @@ impl Walk<'_> {
 /// published, the cursors (which never pass a record whose state is not
 /// written), the task's counters and the execution's progress.
 struct PageRecord {
-    /// The previous page's publish: this page's events go out after it, so
-    /// events keep the provider's order across pages.
-    after_published: Option<oneshot::Receiver<()>>,
-    /// Told when this page's events are confirmed.
-    published: oneshot::Sender<()>,
+    /// The previous page's events were handed to the broker: this page's go
+    /// out after them (one channel keeps their order), while the broker may
+    /// still be confirming them.
+    after_sent: Option<oneshot::Receiver<()>>,
+    /// Told when this page's events are handed to the broker.
+    sent: oneshot::Sender<()>,
+    /// The previous page's events are confirmed; `true` if they were
+    /// published a second time (see [`PageRecord::publish`]).
+    after_published: Option<oneshot::Receiver<bool>>,
+    /// Told when this page's events are confirmed, and whether they were
+    /// published a second time.
+    published: oneshot::Sender<bool>,
     /// The previous page's write: this page's states go to the store after it.
     after: Option<oneshot::Receiver<()>>,
     /// Told when this page is written (dropped unsent if it failed).
     written: oneshot::Sender<()>,
     bus: Arc<dyn EventBus>,
-    events: Vec<OutboundEvent>,
+    events: Arc<[OutboundEvent]>,
     repo: Repository,
     task: SyncTask,
     states: Arc<Vec<RecordState>>,
@@ -815,10 +828,10 @@ struct Progress {
     pages: u64,
 }
 
-/// Pages in flight at once: a page's events are published (after the page
-/// before's, so events keep their order) while the page before is still
-/// being written (its states wait for that write), so the broker's confirms
-/// and the store's writes overlap.
+/// Pages in flight at once: a page's events are sent (after the page
+/// before's, so events keep their order) while the broker still confirms
+/// the page before's and the store writes it (this page's states wait for
+/// that write), so the broker's confirms and the store's writes overlap.
 const IN_FLIGHT: usize = 2;
 
 /// How often a run records its cursors and progress (task counters, the
@@ -831,17 +844,15 @@ const WAIT_NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PageRecord {
     async fn write(self) -> Result<(), RunError> {
-        if let Some(after) = self.after_published
-            && after.await.is_err()
-        {
-            return Err(RunError::Store(StoreError::Unexpected(anyhow::anyhow!(
-                "the page before was not published"
-            ))));
-        }
-        if !self.events.is_empty() {
-            self.bus.publish(&self.events).await?;
-        }
-        let _ = self.published.send(());
+        let again = publish_in_order(
+            self.bus.as_ref(),
+            &self.events,
+            self.after_sent,
+            self.sent,
+            self.after_published,
+        )
+        .await?;
+        let _ = self.published.send(again);
         // The previous page's failure is the run's error (its own job says
         // why); this page then writes nothing.
         if let Some(after) = self.after
@@ -888,6 +899,55 @@ impl PageRecord {
     }
 }
 
+/// Publishes a page's events after the page before's: handed to the broker
+/// once that page's are, confirmed while the next page's go out. If the
+/// confirms fail with the broker out of reach, or the page before went out
+/// a second time, the page is published again (same ids) once the page
+/// before is confirmed, so the last copy of every page reaches the broker in
+/// page order. Returns whether it published a second time.
+async fn publish_in_order(
+    bus: &dyn EventBus,
+    events: &Arc<[OutboundEvent]>,
+    after_sent: Option<oneshot::Receiver<()>>,
+    sent: oneshot::Sender<()>,
+    after_published: Option<oneshot::Receiver<bool>>,
+) -> Result<bool, RunError> {
+    if let Some(after) = after_sent {
+        // A page before that failed is reported below, by its publish signal.
+        let _ = after.await;
+    }
+    let confirming = match events.is_empty() {
+        true => None,
+        false => Some(bus.send(events.clone()).await),
+    };
+    let _ = sent.send(());
+    let confirmed = match confirming {
+        None => Ok(()),
+        Some(Ok(confirming)) => confirming.await,
+        Some(Err(e)) => Err(e),
+    };
+    let before_again = match after_published {
+        None => false,
+        Some(after) => after.await.map_err(|_| {
+            RunError::Store(StoreError::Unexpected(anyhow::anyhow!(
+                "the page before was not published"
+            )))
+        })?,
+    };
+    let again = match confirmed {
+        Ok(()) => before_again,
+        Err(PublishError::Unavailable(why)) => {
+            tracing::warn!(%why, "a page's events were not confirmed; publishing them again");
+            true
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if again && !events.is_empty() {
+        bus.publish(events).await?;
+    }
+    Ok(again)
+}
+
 /// A page being fetched in a task of its own; dropping it cancels the fetch.
 struct ReadAhead(tokio::task::JoinHandle<Result<RecordPage, ProviderError>>);
 
@@ -918,3 +978,6 @@ impl Drop for ReadAhead {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests;
