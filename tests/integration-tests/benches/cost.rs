@@ -130,7 +130,8 @@ async fn main() {
     settings.cosmos_db.database_id = format!("cost-{}", Uuid::new_v4().simple());
     settings.cosmos_db.allow_http2 = false;
     settings.services.integration_manager.url = Some(platform.url.clone());
-    settings.sync_limits.page_size = 1000;
+    // integration-manager's pages as configured by default.
+    let page = settings.sync_limits.integration_manager_page_size;
     settings.sync_limits.max_records_per_sync = 100_000_000;
     settings.sync_limits.min_interval = Duration::ZERO;
     settings.mapping.batch_events = true;
@@ -168,7 +169,7 @@ async fn main() {
         ));
     }
     let table = format!(
-        "{RECORDS} records of ~1 KiB through integration-manager's fetch, pages of 1,000, \
+        "{RECORDS} records of ~1 KiB through integration-manager's fetch, pages of {page}, \
          state documents of {state_bytes:.0} bytes on average.\n\n\
          | sync | requests per record | point reads per record | documents written per record | \
          writes per changed record | queries per record | RU per record | cost of syncing 1M records |\n\
