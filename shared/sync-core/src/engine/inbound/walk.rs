@@ -803,7 +803,7 @@ struct PageRecord {
     /// Told when this page's events are handed to the broker.
     sent: oneshot::Sender<()>,
     /// The previous page's events are confirmed; `true` if they were
-    /// published a second time (see [`PageRecord::publish`]).
+    /// published a second time (see [`publish_in_order`]).
     after_published: Option<oneshot::Receiver<bool>>,
     /// Told when this page's events are confirmed, and whether they were
     /// published a second time.
