@@ -36,7 +36,9 @@ async fn batches_sent_before_their_confirms_arrive_in_order_and_are_confirmed() 
 
     let first = bus.send(probes(0, 50).into()).await.unwrap();
     let second = bus.send(probes(50, 50).into()).await.unwrap();
-    // Confirmed apart, in any order of waiting.
+    // Confirmed apart, in any order of waiting. That a send does not wait
+    // for the confirms of the one before is the walk's scripted-bus test
+    // (`walk/tests.rs`); here the real broker keeps order and confirms.
     second.await.expect("the second batch is confirmed");
     first.await.expect("the first batch is confirmed");
 

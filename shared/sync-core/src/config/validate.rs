@@ -42,15 +42,17 @@ impl Settings {
         if self.mapping.batch_size == 0 {
             return invalid("mapping.batch_size", "must be greater than 0");
         }
-        if self.sync_limits.page_size == 0 || self.sync_limits.page_size > 10_000 {
-            return invalid("sync_limits.page_size", "must be between 1 and 10000");
-        }
-        let proxy_page = self.sync_limits.integration_manager_page_size;
-        if proxy_page == 0 || proxy_page > 10_000 {
-            return invalid(
+        let limits = &self.sync_limits;
+        for (key, page) in [
+            ("sync_limits.page_size", limits.page_size),
+            (
                 "sync_limits.integration_manager_page_size",
-                "must be between 1 and 10000",
-            );
+                limits.integration_manager_page_size,
+            ),
+        ] {
+            if !(1..=10_000).contains(&page) {
+                return invalid(key, "must be between 1 and 10000");
+            }
         }
         if self.sync_limits.max_records_per_sync == 0 {
             return invalid("sync_limits.max_records_per_sync", "must be greater than 0");

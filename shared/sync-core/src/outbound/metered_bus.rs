@@ -29,13 +29,11 @@ impl<B: EventBus> EventBus for MeteredBus<B> {
     }
 
     async fn send(&self, events: Arc<[OutboundEvent]>) -> Result<Confirming, PublishError> {
-        let confirming = match self.inner.send(events.clone()).await {
-            Ok(confirming) => confirming,
-            Err(e) => {
-                count(&events, false);
-                return Err(e);
-            }
-        };
+        let confirming = self
+            .inner
+            .send(events.clone())
+            .await
+            .inspect_err(|_| count(&events, false))?;
         Ok(Box::pin(async move {
             let result = confirming.await;
             count(&events, result.is_ok());

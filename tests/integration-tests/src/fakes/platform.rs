@@ -37,7 +37,6 @@ struct PlatformState {
     fetchable: Vec<String>,
     /// The adapter ignores `offset` (as GoogleWorkspaceAdapter's callers do).
     ignores_offset: bool,
-    fetch_calls: usize,
     /// The `limit` of every fetch, in order (`None`: not given).
     fetch_limits: Vec<Option<u64>>,
     shards: HashMap<String, Value>,
@@ -144,7 +143,7 @@ impl FakePlatform {
     }
 
     pub fn fetch_calls(&self) -> usize {
-        self.state.lock().unwrap().fetch_calls
+        self.state.lock().unwrap().fetch_limits.len()
     }
 
     /// The `limit` each fetch asked for, in order.
@@ -335,7 +334,6 @@ async fn refresh(
 /// `limit ?? 1000`, `offset ?? 0`, a bare array.
 async fn fetch(State(state): Shared, Path(_id): Path<String>, Json(body): Json<Value>) -> Response {
     let mut state = state.lock().unwrap();
-    state.fetch_calls += 1;
     state.fetch_limits.push(body["limit"].as_u64());
     let json_array = |records: &[String]| format!("[{}]", records.join(","));
     let answer = if state.first_implementation && body.get("limit").is_none() {
