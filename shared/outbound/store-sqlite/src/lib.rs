@@ -50,6 +50,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
 /// do not queue behind a sync's writes.
 const READERS: usize = 2;
 
+/// Reads of fewer ids than this are not split among the readers: the hop to
+/// a second thread would cost more than it saves.
+const MIN_READ_PART: usize = 250;
+
 /// Creates or overwrites one document: (collection, tenant, id, etag, body).
 const UPSERT: &str = "INSERT INTO docs (collection, tenant_id, id, etag, body)
      VALUES (?1, ?2, ?3, ?4, ?5)
@@ -188,55 +192,98 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("store task failed: {e}")))?
     }
+
+    /// [`rows_by_id`] for `ids` split among the reading connections, read
+    /// at once: a page of a sync reads its states on both cores.
+    async fn read_by_ids<T>(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        ids: &[String],
+        columns: String,
+        to_doc: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError> + Clone + Send + 'static,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: Send + 'static,
+    {
+        let part = ids.len().div_ceil(READERS).max(MIN_READ_PART);
+        let reads = ids.chunks(part).map(|part| {
+            let (ids, columns, to_doc) = (part.to_vec(), columns.clone(), to_doc.clone());
+            self.with_reader(move |conn| {
+                rows_by_id(conn, collection, tenant, &ids, &columns, to_doc)
+            })
+        });
+        let parts = futures::future::try_join_all(reads).await?;
+        Ok(parts.into_iter().flatten().collect())
+    }
 }
 
-/// The documents of `ids` in one partition, each as (id, etag, `column`)
-/// turned into a `T` by `to_doc`; missing ones are left out.
+/// The documents of `ids` in one partition, each as the row of (id, etag,
+/// `columns`…) turned into a `T` by `to_doc`; missing ones are left out.
 fn rows_by_id<T>(
     conn: &mut Connection,
     collection: Collection,
     tenant: TenantId,
     ids: &[String],
-    column: &str,
-    to_doc: impl Fn(String, String, String) -> Result<T, StoreError>,
+    columns: &str,
+    to_doc: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut found = Vec::with_capacity(ids.len());
+    let tenant = tenant.to_string();
     // SQLite binds at most 32766 parameters; stay far below.
     for chunk in ids.chunks(500) {
         let placeholders = vec!["?"; chunk.len()].join(",");
         let sql = format!(
-            "SELECT id, etag, {column} FROM docs
+            "SELECT id, etag, {columns} FROM docs
              WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
         );
         let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
-        let params = [collection.key().to_owned(), tenant.to_string()]
+        let params = [collection.key(), tenant.as_str()]
             .into_iter()
-            .chain(chunk.iter().cloned());
-        let rows = statement
-            .query_map(rusqlite::params_from_iter(params), |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
+            .chain(chunk.iter().map(String::as_str));
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params))
             .map_err(unexpected)?;
-        for row in rows {
-            let (id, etag, value) = row.map_err(unexpected)?;
-            found.push(to_doc(id, etag, value)?);
+        while let Some(row) = rows.next().map_err(unexpected)? {
+            found.push(to_doc(row)?);
         }
     }
     Ok(found)
 }
 
-/// The object of `names` from json_extract's array of their values (after
-/// the id it starts with); fields a document does not have are left out.
-fn projected(names: &[String], values: &str) -> Result<String, StoreError> {
-    let values: Vec<Value> =
-        serde_json::from_str(values).map_err(|e| StoreError::Unexpected(e.into()))?;
-    let object: serde_json::Map<String, Value> = names
+/// `body -> '$.field'` for each field: SQLite parses a body once for all of
+/// them (its JSON cache) and answers each value as JSON text, or NULL when
+/// the document lacks it.
+fn field_columns(fields: &[&str]) -> String {
+    fields
         .iter()
-        .zip(values.into_iter().skip(1))
-        .filter(|(_, v)| !v.is_null())
-        .map(|(n, v)| (n.clone(), v))
-        .collect();
-    Ok(Value::Object(object).to_string())
+        .map(|f| format!("body -> '$.{f}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The object of `names` from a row's field columns (after id and etag),
+/// written as text from SQLite's JSON answers without parsing them; fields
+/// a document lacks or holds as null are left out.
+fn projected(names: &[String], row: &rusqlite::Row<'_>) -> Result<String, StoreError> {
+    let mut object = String::with_capacity(128);
+    object.push('{');
+    for (i, name) in names.iter().enumerate() {
+        let value: Option<String> = row.get(2 + i).map_err(unexpected)?;
+        let Some(value) = value.filter(|v| v != "null") else {
+            continue;
+        };
+        if object.len() > 1 {
+            object.push(',');
+        }
+        // Names passed `check_fields`: letters, digits and '_', nothing to escape.
+        object.push('"');
+        object.push_str(name);
+        object.push_str("\":");
+        object.push_str(&value);
+    }
+    object.push('}');
+    Ok(object)
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -445,14 +492,11 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Vec<TextDocument>, StoreError> {
-        let ids = ids.to_vec();
-        self.with_reader(move |conn| {
-            rows_by_id(conn, collection, tenant, &ids, "body", |id, etag, body| {
-                Ok(TextDocument {
-                    id,
-                    etag: ETag(etag),
-                    body,
-                })
+        self.read_by_ids(collection, tenant, ids, "body".into(), |row| {
+            Ok(TextDocument {
+                id: row.get(0).map_err(unexpected)?,
+                etag: ETag(row.get(1).map_err(unexpected)?),
+                body: row.get(2).map_err(unexpected)?,
             })
         })
         .await
@@ -466,31 +510,15 @@ impl DocumentStore for SqliteStore {
         fields: &[&str],
     ) -> Result<Vec<TextDocument>, StoreError> {
         check_fields(fields)?;
-        // SQLite extracts the fields, parsing each body once (several paths
-        // in one json_extract answer a JSON array): the rest of the body (a
-        // state's snapshot) never leaves the page it is on.
-        let paths = std::iter::once("'$.id'".to_owned())
-            .chain(fields.iter().map(|f| format!("'$.{f}'")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let projection = format!("json_extract(body, {paths})");
-        let names: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
-        let ids = ids.to_vec();
-        self.with_reader(move |conn| {
-            rows_by_id(
-                conn,
-                collection,
-                tenant,
-                &ids,
-                &projection,
-                |id, etag, values| {
-                    Ok(TextDocument {
-                        id,
-                        etag: ETag(etag),
-                        body: projected(&names, &values)?,
-                    })
-                },
-            )
+        // SQLite extracts the fields: the rest of the body (a state's
+        // snapshot) never leaves the page it is on.
+        let names: Arc<[String]> = fields.iter().map(|f| (*f).to_string()).collect();
+        self.read_by_ids(collection, tenant, ids, field_columns(fields), move |row| {
+            Ok(TextDocument {
+                id: row.get(0).map_err(unexpected)?,
+                etag: ETag(row.get(1).map_err(unexpected)?),
+                body: projected(&names, row)?,
+            })
         })
         .await
     }
@@ -724,6 +752,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_in_dir(dir.path()).unwrap();
         store_contract::run_all(&store).await;
+    }
+
+    /// A read of more ids than one part is split among the readers: every
+    /// document asked for and present comes back exactly once, whole or as
+    /// the fields asked for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_split_among_the_readers_finds_each_document_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        let tenant = Uuid::new_v4();
+        let present: Vec<(String, String)> = (0..1_201)
+            .map(|i| {
+                (
+                    format!("d{i:05}"),
+                    format!(r#"{{"n":{i},"big":"{}"}}"#, "x".repeat(64)),
+                )
+            })
+            .collect();
+        store
+            .upsert_many_text(Collection::SyncState, tenant, present.clone())
+            .await
+            .unwrap();
+        // Every other id asked for is missing; the present ones come in an
+        // order unlike the table's.
+        let mut wanted: Vec<String> = (0..2_402)
+            .map(|i| format!("d{:05}", i / 2 + (i % 2) * 5_000))
+            .collect();
+        wanted.reverse();
+        let expected: Vec<String> = present.iter().map(|(id, _)| id.clone()).collect();
+
+        let mut whole = store
+            .read_many_text(Collection::SyncState, tenant, &wanted)
+            .await
+            .unwrap();
+        whole.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(
+            whole.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+            expected
+        );
+        assert!(
+            whole
+                .iter()
+                .zip(&present)
+                .all(|(d, (_, body))| &d.body == body)
+        );
+
+        let mut fields = store
+            .read_many_fields(Collection::SyncState, tenant, &wanted, &["n"])
+            .await
+            .unwrap();
+        fields.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(
+            fields.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+            expected
+        );
+        assert!(
+            fields
+                .iter()
+                .enumerate()
+                .all(|(i, d)| d.body == format!(r#"{{"n":{i}}}"#))
+        );
     }
 
     /// The checkpoint thread's RESTART holds the write lock while it waits

@@ -490,6 +490,7 @@ pub async fn projected_reads_hold_only_the_fields_asked_for(store: &dyn Document
         let mut body = json!({
             "id": id, "tenantId": t.to_string(), "externalId": format!("x-{id}"),
             "deleted": false, "snapshot": {"big": "x".repeat(512), "n": [1, 2]},
+            "meta": {"note": "a \"quoted\" line\n", "n": [1, 2.5]},
         });
         if let Some(hash) = hash {
             body["rawHash"] = json!(hash);
@@ -513,12 +514,13 @@ pub async fn projected_reads_hold_only_the_fields_asked_for(store: &dyn Document
         .await
         .unwrap();
     let wanted: Vec<String> = ["p1", "p2", "p3", "missing"].map(String::from).to_vec();
-    let fields = ["externalId", "rawHash", "deleted"];
+    let fields = ["externalId", "rawHash", "deleted", "meta"];
     let mut found = store
         .read_many_fields(Collection::SyncState, tenant, &wanted, &fields)
         .await
         .expect("read_many_fields");
     found.sort_by(|a, b| a.id.cmp(&b.id));
+    let meta = json!({"note": "a \"quoted\" line\n", "n": [1, 2.5]});
     let bodies: Vec<serde_json::Value> = found
         .iter()
         .map(|d| serde_json::from_str(&d.body).unwrap())
@@ -526,10 +528,11 @@ pub async fn projected_reads_hold_only_the_fields_asked_for(store: &dyn Document
     assert_eq!(
         bodies,
         [
-            json!({"externalId": "x-p1", "rawHash": "h1", "deleted": false}),
-            json!({"externalId": "x-p2", "deleted": false}),
+            json!({"externalId": "x-p1", "rawHash": "h1", "deleted": false, "meta": meta}),
+            json!({"externalId": "x-p2", "deleted": false, "meta": meta}),
         ],
-        "only the fields asked for (a missing one left out), only this tenant's documents"
+        "only the fields asked for (a missing one left out, nested values and escapes \
+         intact), only this tenant's documents"
     );
     assert_eq!(
         found.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
