@@ -15,7 +15,9 @@ use std::{
 mod checkpoint;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OptionalExtension, Transaction, TransactionBehavior, params, types::ValueRef,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -190,16 +192,16 @@ impl SqliteStore {
     }
 }
 
-/// The documents of `ids` in one partition, each as the row of (id, etag,
-/// `columns`…) turned into a `T` by `to_doc`; missing ones are left out.
-fn rows_by_id<T>(
+/// The documents of `ids` in one partition, each from the row of (id, etag,
+/// `columns`…) whose body `body_of` writes; missing ones are left out.
+fn rows_by_id(
     conn: &mut Connection,
     collection: Collection,
     tenant: TenantId,
     ids: &[String],
     columns: &str,
-    to_doc: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
+    body_of: impl Fn(&rusqlite::Row<'_>) -> Result<String, StoreError>,
+) -> Result<Vec<TextDocument>, StoreError> {
     let mut found = Vec::with_capacity(ids.len());
     let tenant = tenant.to_string();
     // SQLite binds at most 32766 parameters; stay far below.
@@ -217,7 +219,11 @@ fn rows_by_id<T>(
             .query(rusqlite::params_from_iter(params))
             .map_err(unexpected)?;
         while let Some(row) = rows.next().map_err(unexpected)? {
-            found.push(to_doc(row)?);
+            found.push(TextDocument {
+                id: row.get(0).map_err(unexpected)?,
+                etag: ETag(row.get(1).map_err(unexpected)?),
+                body: body_of(row)?,
+            });
         }
     }
     Ok(found)
@@ -241,9 +247,17 @@ fn projected(names: &[String], row: &rusqlite::Row<'_>) -> Result<String, StoreE
     let mut object = String::with_capacity(128);
     object.push('{');
     for (i, name) in names.iter().enumerate() {
-        let value: Option<String> = row.get(2 + i).map_err(unexpected)?;
-        let Some(value) = value.filter(|v| v != "null") else {
-            continue;
+        // Borrowed from the row: no string of its own per field.
+        let value = match row.get_ref(2 + i).map_err(unexpected)? {
+            ValueRef::Null | ValueRef::Text(b"null") => continue,
+            ValueRef::Text(text) => std::str::from_utf8(text)
+                .map_err(|e| StoreError::Unexpected(anyhow::Error::new(e).context("sqlite")))?,
+            other => {
+                return Err(StoreError::Unexpected(anyhow::anyhow!(
+                    "sqlite answered `{name}` as {:?}, not JSON text",
+                    other.data_type()
+                )));
+            }
         };
         if object.len() > 1 {
             object.push(',');
@@ -252,7 +266,7 @@ fn projected(names: &[String], row: &rusqlite::Row<'_>) -> Result<String, StoreE
         object.push('"');
         object.push_str(name);
         object.push_str("\":");
-        object.push_str(&value);
+        object.push_str(value);
     }
     object.push('}');
     Ok(object)
@@ -467,11 +481,7 @@ impl DocumentStore for SqliteStore {
         let ids = ids.to_vec();
         self.with_reader(move |conn| {
             rows_by_id(conn, collection, tenant, &ids, "body", |row| {
-                Ok(TextDocument {
-                    id: row.get(0).map_err(unexpected)?,
-                    etag: ETag(row.get(1).map_err(unexpected)?),
-                    body: row.get(2).map_err(unexpected)?,
-                })
+                row.get(2).map_err(unexpected)
             })
         })
         .await
@@ -492,11 +502,7 @@ impl DocumentStore for SqliteStore {
         let ids = ids.to_vec();
         self.with_reader(move |conn| {
             rows_by_id(conn, collection, tenant, &ids, &columns, |row| {
-                Ok(TextDocument {
-                    id: row.get(0).map_err(unexpected)?,
-                    etag: ETag(row.get(1).map_err(unexpected)?),
-                    body: projected(&names, row)?,
-                })
+                projected(&names, row)
             })
         })
         .await
@@ -761,15 +767,19 @@ mod tests {
         wanted.reverse();
         let expected: Vec<String> = present.iter().map(|(id, _)| id.clone()).collect();
 
-        let mut whole = store
-            .read_many_text(Collection::SyncState, tenant, &wanted)
-            .await
-            .unwrap();
-        whole.sort_by(|a, b| a.id.cmp(&b.id));
-        assert_eq!(
-            whole.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
-            expected
+        let sorted = |mut documents: Vec<TextDocument>| {
+            documents.sort_by(|a, b| a.id.cmp(&b.id));
+            let ids: Vec<String> = documents.iter().map(|d| d.id.clone()).collect();
+            (documents, ids)
+        };
+
+        let (whole, ids) = sorted(
+            store
+                .read_many_text(Collection::SyncState, tenant, &wanted)
+                .await
+                .unwrap(),
         );
+        assert_eq!(ids, expected);
         assert!(
             whole
                 .iter()
@@ -777,15 +787,13 @@ mod tests {
                 .all(|(d, (_, body))| &d.body == body)
         );
 
-        let mut fields = store
-            .read_many_fields(Collection::SyncState, tenant, &wanted, &["n"])
-            .await
-            .unwrap();
-        fields.sort_by(|a, b| a.id.cmp(&b.id));
-        assert_eq!(
-            fields.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
-            expected
+        let (fields, ids) = sorted(
+            store
+                .read_many_fields(Collection::SyncState, tenant, &wanted, &["n"])
+                .await
+                .unwrap(),
         );
+        assert_eq!(ids, expected);
         assert!(
             fields
                 .iter()
