@@ -8,7 +8,7 @@ use crate::{
     config::{self, Settings},
     domain::{Integration, TenantId},
     outbound::{FileDirectory, InProcessBus},
-    ports::ProviderRegistry,
+    ports::{Provider, ProviderRegistry},
     repository::Repository,
     testing::{FakeProvider, MemoryStore},
 };
@@ -57,6 +57,17 @@ impl Harness {
         integrations: Vec<Integration>,
         records_per_entity: u64,
     ) -> Harness {
+        let provider = Arc::new(FakeProvider { records_per_entity });
+        Self::with_provider(settings, handing_off, integrations, provider)
+    }
+
+    /// With `provider` as provider `fake`.
+    pub fn with_provider(
+        settings: Settings,
+        handing_off: bool,
+        integrations: Vec<Integration>,
+        provider: Arc<dyn Provider>,
+    ) -> Harness {
         let store = Arc::new(MemoryStore::default());
         let bus = InProcessBus::default();
         let assemble = if handing_off {
@@ -70,8 +81,7 @@ impl Harness {
                 store: store.clone(),
                 bus: Arc::new(bus.clone()),
                 directory: Arc::new(FileDirectory::from_integrations(integrations)),
-                providers: ProviderRegistry::default()
-                    .with("fake", Arc::new(FakeProvider { records_per_entity })),
+                providers: ProviderRegistry::default().with("fake", provider),
                 shards: None,
                 connections: None,
             },

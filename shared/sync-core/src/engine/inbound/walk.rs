@@ -246,8 +246,14 @@ impl Walk<'_> {
                 };
                 let page = fetching.page();
                 tokio::pin!(page);
-                let mut look = tokio::time::interval(WAIT_NOTE_EVERY);
-                look.tick().await;
+                // First look a period from now, not at once: an interval's
+                // immediate first tick is a timer all the same, which fires
+                // on the runtime's next timer turn (up to a millisecond
+                // later), and every page, already read or not, waited for it.
+                let mut look = tokio::time::interval_at(
+                    tokio::time::Instant::now() + WAIT_NOTE_EVERY,
+                    WAIT_NOTE_EVERY,
+                );
                 let page = loop {
                     tokio::select! {
                         biased;
@@ -979,5 +985,7 @@ impl Drop for ReadAhead {
     }
 }
 
+#[cfg(test)]
+mod page_wait_tests;
 #[cfg(test)]
 mod tests;
