@@ -68,39 +68,9 @@ pub struct RecordState {
 }
 
 impl RecordState {
-    /// `rec-<scope>-e<external id>`: a hash of (integration, entity type),
-    /// then the external id with every byte a document id may not hold (or
-    /// that is not plainly printable) escaped as `~xx`. States of one entity
-    /// type thus sit together in the order of the provider's ids, and a
-    /// store's index grows at its end while a provider hands out ids in
-    /// order (hashed ids made every insert touch a random index page). Ids
-    /// too long to embed are hashed: `rec-<scope>-h<hash>`.
+    /// `rec-<scope>-e<external id>`: see [`StateIds`].
     pub fn document_id(integration_id: &str, entity_type: &str, external_id: &str) -> String {
-        const EMBEDDED_MAX: usize = 200;
-        let mut scope = Xxh3::new();
-        scope.update(integration_id.as_bytes());
-        scope.update(b"\x1f");
-        scope.update(entity_type.as_bytes());
-        let mut id = String::with_capacity(22 + external_id.len());
-        id.push_str("rec-");
-        id.push_str(&hex::encode(scope.digest().to_be_bytes()));
-        id.push_str("-e");
-        for byte in external_id.bytes() {
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
-                id.push(char::from(byte));
-            } else {
-                id.push('~');
-                id.push(char::from(HEX[usize::from(byte >> 4)]));
-                id.push(char::from(HEX[usize::from(byte & 0xf)]));
-            }
-            if id.len() > EMBEDDED_MAX {
-                id.truncate(21);
-                id.push('h');
-                id.push_str(&hex::encode(xxh3_128(external_id.as_bytes()).to_be_bytes()));
-                break;
-            }
-        }
-        id
+        StateIds::new(integration_id, entity_type).id(external_id)
     }
 
     /// The snapshot as a JSON value without the provider's volatile fields.
@@ -150,6 +120,83 @@ impl RecordHead {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The ids of one (integration, entity type)'s record states,
+/// `rec-<scope>-e<external id>`: a hash of (integration, entity type), then
+/// the external id with every byte a document id may not hold (or that is
+/// not plainly printable) escaped as `~xx`. States of one entity type thus
+/// sit together in the order of the provider's ids, and a store's index
+/// grows at its end while a provider hands out ids in order (hashed ids made
+/// every insert touch a random index page). Ids too long to embed are
+/// hashed: `rec-<scope>-h<hash>`. The scope is hashed once for a page's ids.
+pub struct StateIds {
+    /// `rec-<scope>-`
+    prefix: String,
+}
+
+impl StateIds {
+    pub fn new(integration_id: &str, entity_type: &str) -> StateIds {
+        let mut scope = Xxh3::new();
+        scope.update(integration_id.as_bytes());
+        scope.update(b"\x1f");
+        scope.update(entity_type.as_bytes());
+        let mut prefix = String::with_capacity(21);
+        prefix.push_str("rec-");
+        push_hex(&mut prefix, &scope.digest().to_be_bytes());
+        prefix.push('-');
+        StateIds { prefix }
+    }
+
+    pub fn id(&self, external_id: &str) -> String {
+        const EMBEDDED_MAX: usize = 200;
+        let mut id = String::with_capacity(self.prefix.len() + 1 + external_id.len());
+        id.push_str(&self.prefix);
+        id.push('e');
+        for byte in external_id.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+                id.push(char::from(byte));
+            } else {
+                id.push('~');
+                id.push(char::from(HEX[usize::from(byte >> 4)]));
+                id.push(char::from(HEX[usize::from(byte & 0xf)]));
+            }
+            if id.len() > EMBEDDED_MAX {
+                id.truncate(self.prefix.len());
+                id.push('h');
+                push_hex(&mut id, &xxh3_128(external_id.as_bytes()).to_be_bytes());
+                break;
+            }
+        }
+        id
+    }
+}
+
+/// Appends `bytes` as lowercase hex (the `hex` crate's iterator pushes one
+/// `char` at a time, which showed in profiles at a hash per record).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for byte in bytes {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+}
+
+/// A 128-bit hash as 32 hex digits, held without an allocation.
+pub struct Hash128Hex([u8; 32]);
+
+impl Hash128Hex {
+    fn of(bytes: &[u8]) -> Hash128Hex {
+        let mut hex = [0u8; 32];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(xxh3_128(bytes).to_be_bytes()) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
+        }
+        Hash128Hex(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
 
 /// A JSON value as text (for [`RecordState::snapshot`]).
 pub fn raw_json(value: &Value) -> Box<RawValue> {
@@ -244,14 +291,19 @@ pub fn canonical(raw: &RawValue, volatile_fields: &[&str]) -> Value {
 /// Equal bytes mean equal content, so this can only confirm "unchanged";
 /// different bytes are then compared by [`content_hash`].
 pub fn raw_hash(raw: &RawValue) -> String {
-    hex::encode(xxh3_128(raw.get().as_bytes()).to_be_bytes())
+    raw_hash_hex(raw).as_str().to_owned()
+}
+
+/// [`raw_hash`] without an allocation, to compare with a stored one.
+pub fn raw_hash_hex(raw: &RawValue) -> Hash128Hex {
+    Hash128Hex::of(raw.get().as_bytes())
 }
 
 /// Hash of a canonical record (as [`content_hash`] returns it).
 pub fn hash_value(value: &Value) -> String {
     // serde_json's Map is ordered by key (no preserve_order), so this text is canonical.
     let canonical = serde_json::to_vec(value).expect("a JSON value serialises");
-    hex::encode(xxh3_128(&canonical).to_be_bytes())
+    Hash128Hex::of(&canonical).as_str().to_owned()
 }
 
 /// Removes `a.b.c` from nested objects; missing paths are ignored.
@@ -326,6 +378,23 @@ mod tests {
         };
         assert!(p("b", t) > p("a", t));
         assert!(p("a", t + chrono::Duration::seconds(1)) > p("z", t));
+    }
+
+    #[test]
+    fn ids_and_hashes_stay_what_stores_already_hold() {
+        // Ids and hashes of states written by earlier versions: a change here
+        // would make every stored state unfindable or every record changed.
+        assert_eq!(
+            RecordState::document_id("int", "contact", "CON-1/a"),
+            "rec-2b5fa2eb43888345-eCON-1~2fa"
+        );
+        assert_eq!(
+            RecordState::document_id("int", "contact", &"x".repeat(250)),
+            "rec-2b5fa2eb43888345-h030fb1abf7b29081d915419fe826136d"
+        );
+        let raw = RawValue::from_string(r#"{"a":1}"#.into()).unwrap();
+        assert_eq!(raw_hash(&raw), "3c8c141663acf5a1b6b7137162fa70fb");
+        assert_eq!(raw_hash_hex(&raw).as_str(), raw_hash(&raw));
     }
 
     #[test]

@@ -28,8 +28,8 @@ use crate::{
         merge::FieldChange,
         record::{ChangeKind, ChangedRecord},
         sync_state::{
-            CursorPosition, EntityCursor, RecordHead, RecordState, canonical, hash_value,
-            keeps_snapshots, raw_hash, raw_json,
+            CursorPosition, EntityCursor, RecordHead, RecordState, StateIds, canonical, hash_value,
+            keeps_snapshots, raw_hash_hex, raw_json,
         },
         time,
     },
@@ -376,9 +376,10 @@ impl Walk<'_> {
     /// Classifies a page against stored state and publishes what changed.
     async fn absorb(&mut self, entity: &str, records: Vec<ExternalRecord>) -> Result<(), RunError> {
         let task = self.task;
+        let state_ids = StateIds::new(&task.integration_id, entity);
         let ids: Vec<String> = records
             .iter()
-            .map(|r| RecordState::document_id(&task.integration_id, entity, &r.external_id))
+            .map(|r| state_ids.id(&r.external_id))
             .collect();
         let (stored, quiet) = self.stored_states(task, &records, &ids).await?;
         let checkpoint = self.cursors.get(entity).and_then(|c| c.position.clone());
@@ -488,7 +489,8 @@ impl Walk<'_> {
             .get_fields::<RecordState, RecordHead>(task.tenant_id, ids, RecordHead::FIELDS)
             .await?
             .into_iter()
-            .map(|h| (h.external_id.clone(), h))
+            // Keyed by its external id, moved out rather than copied.
+            .map(|mut h| (std::mem::take(&mut h.external_id), h))
             .collect();
         let mut quiet = vec![false; records.len()];
         let mut differ = Vec::new();
@@ -496,7 +498,7 @@ impl Walk<'_> {
             let Some(head) = heads.get(&record.external_id) else {
                 continue; // never seen: nothing to read
             };
-            if !record.deleted && head.same_bytes(&raw_hash(&record.raw)) {
+            if !record.deleted && head.same_bytes(raw_hash_hex(&record.raw).as_str()) {
                 *quiet = true;
             } else {
                 differ.push(id.clone());
