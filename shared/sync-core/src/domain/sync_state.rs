@@ -157,8 +157,7 @@ impl StateIds {
                 id.push(char::from(byte));
             } else {
                 id.push('~');
-                id.push(char::from(HEX[usize::from(byte >> 4)]));
-                id.push(char::from(HEX[usize::from(byte & 0xf)]));
+                push_hex(&mut id, &[byte]);
             }
             if id.len() > EMBEDDED_MAX {
                 id.truncate(self.prefix.len());
@@ -174,10 +173,15 @@ impl StateIds {
 /// Appends `bytes` as lowercase hex (the `hex` crate's iterator pushes one
 /// `char` at a time, which showed in profiles at a hash per record).
 fn push_hex(out: &mut String, bytes: &[u8]) {
-    for byte in bytes {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    for &byte in bytes {
+        let [high, low] = hex_digits(byte);
+        out.push(char::from(high));
+        out.push(char::from(low));
     }
+}
+
+fn hex_digits(byte: u8) -> [u8; 2] {
+    [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]
 }
 
 /// A 128-bit hash as 32 hex digits, held without an allocation.
@@ -187,8 +191,7 @@ impl Hash128Hex {
     fn of(bytes: &[u8]) -> Hash128Hex {
         let mut hex = [0u8; 32];
         for (pair, byte) in hex.chunks_exact_mut(2).zip(xxh3_128(bytes).to_be_bytes()) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
+            pair.copy_from_slice(&hex_digits(byte));
         }
         Hash128Hex(hex)
     }
