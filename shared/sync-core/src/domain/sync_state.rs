@@ -140,11 +140,9 @@ impl StateIds {
         scope.update(integration_id.as_bytes());
         scope.update(b"\x1f");
         scope.update(entity_type.as_bytes());
-        let mut prefix = String::with_capacity(21);
-        prefix.push_str("rec-");
-        push_hex(&mut prefix, &scope.digest().to_be_bytes());
-        prefix.push('-');
-        StateIds { prefix }
+        StateIds {
+            prefix: format!("rec-{:016x}-", scope.digest()),
+        }
     }
 
     pub fn id(&self, external_id: &str) -> String {
@@ -156,13 +154,15 @@ impl StateIds {
             if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
                 id.push(char::from(byte));
             } else {
+                let [high, low] = hex_digits(byte);
                 id.push('~');
-                push_hex(&mut id, &[byte]);
+                id.push(char::from(high));
+                id.push(char::from(low));
             }
             if id.len() > EMBEDDED_MAX {
                 id.truncate(self.prefix.len());
                 id.push('h');
-                push_hex(&mut id, &xxh3_128(external_id.as_bytes()).to_be_bytes());
+                id.push_str(Hash128Hex::of(external_id.as_bytes()).as_str());
                 break;
             }
         }
@@ -170,21 +170,14 @@ impl StateIds {
     }
 }
 
-/// Appends `bytes` as lowercase hex (the `hex` crate's iterator pushes one
-/// `char` at a time, which showed in profiles at a hash per record).
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    for &byte in bytes {
-        let [high, low] = hex_digits(byte);
-        out.push(char::from(high));
-        out.push(char::from(low));
-    }
-}
-
+/// A byte's two lowercase hex digits.
 fn hex_digits(byte: u8) -> [u8; 2] {
     [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]
 }
 
-/// A 128-bit hash as 32 hex digits, held without an allocation.
+/// A 128-bit hash as 32 hex digits, held without an allocation (written
+/// from a table: the `hex` crate's iterator pushed one `char` at a time,
+/// which showed in profiles at a hash per record).
 pub struct Hash128Hex([u8; 32]);
 
 impl Hash128Hex {
