@@ -9,9 +9,9 @@ use serde_json::Value;
 use crate::{
     domain::{
         SyncConflict, SyncExecution, SyncTask, TenantId, Webhook,
-        sync_state::{EntityCursor, RecordState},
+        sync_state::{EntityCursor, RecordHead, RecordState},
     },
-    ports::store::{Collection, DocumentStore, ETag, Query, StoreError},
+    ports::store::{Collection, DocumentStore, ETag, HeadedText, Query, StoreError},
 };
 
 /// How often a read-modify-write is retried after losing a race before giving up.
@@ -24,8 +24,17 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync {
     /// [`document_id`](Self::document_id) and [`partition`](Self::partition)),
     /// so it is stored as serialised, without a detour through a `Value`.
     const SELF_ADDRESSED: bool = false;
+    /// The fields a hot path reads of many documents at once
+    /// ([`Repository::get_fields`]); a store may keep them beside the
+    /// document as its head (see [`DocumentStore::upsert_many_text_with_heads`]).
+    const HEAD_FIELDS: &'static [&'static str] = &[];
     fn document_id(&self) -> String;
     fn partition(&self) -> TenantId;
+    /// This document's object of [`HEAD_FIELDS`](Self::HEAD_FIELDS) as JSON
+    /// text, absent and null fields left out; `None` without head fields.
+    fn head_text(&self) -> Option<String> {
+        None
+    }
 }
 
 /// `Document` for types stored under their own id field, partitioned by `tenant_id`.
@@ -68,8 +77,22 @@ macro_rules! self_addressed_documents {
 }
 
 self_addressed_documents! {
-    RecordState => Collection::SyncState;
     EntityCursor => Collection::SyncState;
+}
+
+impl Document for RecordState {
+    const COLLECTION: Collection = Collection::SyncState;
+    const SELF_ADDRESSED: bool = true;
+    const HEAD_FIELDS: &'static [&'static str] = RecordHead::FIELDS;
+    fn document_id(&self) -> String {
+        self.id.clone()
+    }
+    fn partition(&self) -> TenantId {
+        self.tenant_id
+    }
+    fn head_text(&self) -> Option<String> {
+        Some(self.head_text())
+    }
 }
 
 /// One page of typed documents.
@@ -186,18 +209,32 @@ impl Repository {
         tenant: TenantId,
         docs: &[T],
     ) -> Result<(), StoreError> {
+        if T::SELF_ADDRESSED && !T::HEAD_FIELDS.is_empty() {
+            let headed = docs
+                .iter()
+                .map(|d| {
+                    let head = d.head_text().ok_or_else(|| {
+                        StoreError::Unexpected(anyhow::anyhow!(
+                            "a {:?} document without its head",
+                            T::COLLECTION
+                        ))
+                    })?;
+                    Ok(HeadedText {
+                        id: d.document_id(),
+                        body: self_addressed_text(d)?,
+                        head,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            return self
+                .store
+                .upsert_many_text_with_heads(T::COLLECTION, tenant, headed, T::HEAD_FIELDS)
+                .await;
+        }
         if T::SELF_ADDRESSED {
             let texts = docs
                 .iter()
-                .map(|d| {
-                    // Sized up front: states are mostly their snapshot.
-                    let mut text = Vec::with_capacity(2048);
-                    serde_json::to_writer(&mut text, d)
-                        .map_err(|e| StoreError::Unexpected(e.into()))?;
-                    let text =
-                        String::from_utf8(text).map_err(|e| StoreError::Unexpected(e.into()))?;
-                    Ok::<_, StoreError>((d.document_id(), text))
-                })
+                .map(|d| Ok::<_, StoreError>((d.document_id(), self_addressed_text(d)?)))
                 .collect::<Result<Vec<_>, _>>()?;
             return self
                 .store
@@ -297,6 +334,14 @@ fn unparsable<T: Document>(e: serde_json::Error) -> StoreError {
         "a stored {} document does not parse",
         T::COLLECTION.key()
     )))
+}
+
+/// A self-addressed document's JSON text, as stored.
+fn self_addressed_text<T: Document>(doc: &T) -> Result<String, StoreError> {
+    // Sized up front: states are mostly their snapshot.
+    let mut text = Vec::with_capacity(2048);
+    serde_json::to_writer(&mut text, doc).map_err(|e| StoreError::Unexpected(e.into()))?;
+    String::from_utf8(text).map_err(|e| StoreError::Unexpected(e.into()))
 }
 
 /// The stored body is the domain JSON plus the `id` and `tenantId` a document

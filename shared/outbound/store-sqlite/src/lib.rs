@@ -13,11 +13,10 @@ use std::{
 };
 
 mod checkpoint;
+mod heads;
 
 use async_trait::async_trait;
-use rusqlite::{
-    Connection, OptionalExtension, Transaction, TransactionBehavior, params, types::ValueRef,
-};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -26,8 +25,8 @@ use checkpoint::Checkpointer;
 use sync_core::{
     domain::TenantId,
     ports::store::{
-        Collection, DocumentStore, ETag, FilterOp, Query, QueryPage, StoreError, StoredDocument,
-        TextDocument, check_fields, is_safe_field,
+        Collection, DocumentStore, ETag, FilterOp, HeadedText, Query, QueryPage, StoreError,
+        StoredDocument, TextDocument, check_fields, is_safe_field,
     },
 };
 
@@ -41,7 +40,9 @@ CREATE TABLE IF NOT EXISTS docs (
     tenant_id  TEXT NOT NULL,
     id         TEXT NOT NULL,
     etag       TEXT NOT NULL,
-    body       TEXT NOT NULL
+    body       TEXT NOT NULL,
+    head       TEXT,
+    head_key   INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
 ";
@@ -52,11 +53,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
 /// do not queue behind a sync's writes.
 const READERS: usize = 2;
 
-/// Creates or overwrites one document: (collection, tenant, id, etag, body).
-const UPSERT: &str = "INSERT INTO docs (collection, tenant_id, id, etag, body)
-     VALUES (?1, ?2, ?3, ?4, ?5)
+/// Creates or overwrites one document: (collection, tenant, id, etag, body,
+/// head, head key); a write without a head drops the one written before.
+const UPSERT: &str = "INSERT INTO docs (collection, tenant_id, id, etag, body, head, head_key)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT (collection, tenant_id, id)
-     DO UPDATE SET etag = excluded.etag, body = excluded.body";
+     DO UPDATE SET etag = excluded.etag, body = excluded.body,
+                   head = excluded.head, head_key = excluded.head_key";
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -102,6 +105,7 @@ impl SqliteStore {
             .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
             .map_err(unexpected)?;
         writer.execute_batch(SCHEMA).map_err(unexpected)?;
+        heads::add_head_columns(&writer)?;
         let readers = (0..READERS)
             .map(|_| connect(&path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -117,6 +121,43 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Upserts (id, body, head) in one transaction: one disk sync for the
+    /// whole batch. `head_key` names the fields the heads hold.
+    async fn write_many(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        documents: Vec<(String, String, Option<String>)>,
+        head_key: Option<i64>,
+    ) -> Result<(), StoreError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(move |conn| {
+            let tx = write_transaction(conn)?;
+            {
+                let mut statement = tx.prepare_cached(UPSERT).map_err(unexpected)?;
+                let tenant = tenant.to_string();
+                for (id, body, head) in &documents {
+                    let key = head.as_ref().and(head_key);
+                    statement
+                        .execute(params![
+                            collection.key(),
+                            tenant,
+                            id,
+                            new_etag(),
+                            body,
+                            head,
+                            key
+                        ])
+                        .map_err(unexpected)?;
+                }
+            }
+            tx.commit().map_err(unexpected)
+        })
+        .await
     }
 
     /// Runs `f` on the writing connection, on a blocking thread.
@@ -232,46 +273,6 @@ fn rows_by_id(
 /// `body -> '$.field'` for each field: SQLite parses a body once for all of
 /// them (its JSON cache) and answers each value as JSON text, or NULL when
 /// the document lacks it.
-fn field_columns(fields: &[&str]) -> String {
-    fields
-        .iter()
-        .map(|f| format!("body -> '$.{f}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The object of `names` from a row's field columns (after id and etag),
-/// written as text from SQLite's JSON answers without parsing them; fields
-/// a document lacks or holds as null are left out.
-fn projected(names: &[String], row: &rusqlite::Row<'_>) -> Result<String, StoreError> {
-    let mut object = String::with_capacity(128);
-    object.push('{');
-    for (i, name) in names.iter().enumerate() {
-        // Borrowed from the row: no string of its own per field.
-        let value = match row.get_ref(2 + i).map_err(unexpected)? {
-            ValueRef::Null | ValueRef::Text(b"null") => continue,
-            ValueRef::Text(text) => std::str::from_utf8(text)
-                .map_err(|e| StoreError::Unexpected(anyhow::Error::new(e).context("sqlite")))?,
-            other => {
-                return Err(StoreError::Unexpected(anyhow::anyhow!(
-                    "sqlite answered `{name}` as {:?}, not JSON text",
-                    other.data_type()
-                )));
-            }
-        };
-        if object.len() > 1 {
-            object.push(',');
-        }
-        // Names passed `check_fields`: letters, digits and '_', nothing to escape.
-        object.push('"');
-        object.push_str(name);
-        object.push_str("\":");
-        object.push_str(value);
-    }
-    object.push('}');
-    Ok(object)
-}
-
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -416,7 +417,7 @@ impl DocumentStore for SqliteStore {
                 Some(_) => {}
             }
             tx.prepare_cached(
-                "UPDATE docs SET etag = ?4, body = ?5
+                "UPDATE docs SET etag = ?4, body = ?5, head = NULL, head_key = NULL
                  WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
             )
             .map_err(unexpected)?
@@ -451,7 +452,9 @@ impl DocumentStore for SqliteStore {
                     tenant.to_string(),
                     id,
                     etag,
-                    body
+                    body,
+                    None::<&str>,
+                    None::<i64>
                 ])
                 .map_err(unexpected)?;
             Ok(ETag(etag))
@@ -497,12 +500,12 @@ impl DocumentStore for SqliteStore {
         check_fields(fields)?;
         // SQLite extracts the fields: the rest of the body (a state's
         // snapshot) never leaves the page it is on.
-        let columns = field_columns(fields);
+        let columns = heads::field_columns(fields);
         let names: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
         let ids = ids.to_vec();
         self.with_reader(move |conn| {
             rows_by_id(conn, collection, tenant, &ids, &columns, |row| {
-                projected(&names, row)
+                heads::fields_of(&names, row)
             })
         })
         .await
@@ -527,24 +530,28 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         documents: Vec<(String, String)>,
     ) -> Result<(), StoreError> {
-        if documents.is_empty() {
-            return Ok(());
-        }
-        self.with_conn(move |conn| {
-            // One transaction: one disk sync for the whole batch.
-            let tx = write_transaction(conn)?;
-            {
-                let mut statement = tx.prepare_cached(UPSERT).map_err(unexpected)?;
-                let tenant = tenant.to_string();
-                for (id, body) in &documents {
-                    statement
-                        .execute(params![collection.key(), tenant, id, new_etag(), body])
-                        .map_err(unexpected)?;
-                }
-            }
-            tx.commit().map_err(unexpected)
-        })
-        .await
+        let documents = documents
+            .into_iter()
+            .map(|(id, body)| (id, body, None))
+            .collect();
+        self.write_many(collection, tenant, documents, None).await
+    }
+
+    async fn upsert_many_text_with_heads(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        documents: Vec<HeadedText>,
+        head_fields: &[&str],
+    ) -> Result<(), StoreError> {
+        check_fields(head_fields)?;
+        let documents = documents
+            .into_iter()
+            .map(|d| (d.id, d.body, Some(d.head)))
+            .collect();
+        let key = heads::head_key(head_fields);
+        self.write_many(collection, tenant, documents, Some(key))
+            .await
     }
 
     async fn delete(

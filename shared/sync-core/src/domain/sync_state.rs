@@ -67,7 +67,29 @@ pub struct RecordState {
     pub outbox: Vec<PendingEvent>,
 }
 
+/// A [`RecordHead`] as written beside its state: the fields of
+/// [`RecordHead::FIELDS`], borrowed from the state, absent ones left out.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HeadOf<'a> {
+    external_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_hash: Option<&'a str>,
+    deleted: bool,
+}
+
 impl RecordState {
+    /// The state's head as JSON text: what a store's `read_many_fields` of
+    /// [`RecordHead::FIELDS`] answers for it.
+    pub fn head_text(&self) -> String {
+        serde_json::to_string(&HeadOf {
+            external_id: &self.external_id,
+            raw_hash: self.raw_hash.as_deref(),
+            deleted: self.deleted,
+        })
+        .expect("strings and a bool serialise")
+    }
+
     /// `rec-<scope>-e<external id>`: see [`StateIds`].
     pub fn document_id(integration_id: &str, entity_type: &str, external_id: &str) -> String {
         StateIds::new(integration_id, entity_type).id(external_id)
@@ -363,6 +385,41 @@ mod tests {
         let c = content_hash(&raw(r#"{"id":"1","properties":{"amount":"6"}}"#), &volatile);
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_head_is_the_projection_of_its_state_onto_the_head_fields() {
+        let t = super::super::time::now();
+        let state = |raw_hash: Option<&str>, deleted| RecordState {
+            id: RecordState::document_id("int", "contact", "CON-\"1\""),
+            tenant_id: Uuid::new_v4(),
+            integration_id: "int".into(),
+            entity_type: "contact".into(),
+            external_id: "CON-\"1\"".into(),
+            content_hash: Some("c".into()),
+            raw_hash: raw_hash.map(str::to_owned),
+            modified_at: t,
+            snapshot: Some(raw(r#"{"externalId":"not this one"}"#)),
+            deleted,
+            synced_at: t,
+            last_task_id: Uuid::new_v4(),
+            shard_id: None,
+            last_correlation_id: None,
+            outbox: Vec::new(),
+        };
+        for state in [state(Some("r"), false), state(None, true)] {
+            let body = serde_json::to_value(&state).unwrap();
+            let projected: serde_json::Map<String, Value> = RecordHead::FIELDS
+                .iter()
+                .filter_map(|f| {
+                    body.get(*f)
+                        .filter(|v| !v.is_null())
+                        .map(|v| ((*f).to_owned(), v.clone()))
+                })
+                .collect();
+            let head: Value = serde_json::from_str(&state.head_text()).unwrap();
+            assert_eq!(head, Value::Object(projected));
+        }
     }
 
     #[test]

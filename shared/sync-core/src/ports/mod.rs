@@ -22,7 +22,7 @@ pub use provider::{
 };
 pub use request_budget::{BudgetError, LimitReport, RequestBudget};
 pub use store::{
-    Collection, DocumentStore, ETag, Filter, FilterOp, Query, QueryPage, StoreError,
+    Collection, DocumentStore, ETag, Filter, FilterOp, HeadedText, Query, QueryPage, StoreError,
     StoredDocument, TextDocument,
 };
 pub use transience::{BoxError, Transience};

@@ -99,6 +99,17 @@ impl StoredDocument {
     }
 }
 
+/// A document to write as JSON text with its head (see
+/// [`DocumentStore::upsert_many_text_with_heads`]).
+#[derive(Debug, Clone)]
+pub struct HeadedText {
+    pub id: String,
+    pub body: String,
+    /// The object of the head fields the body holds (absent and null ones
+    /// left out), as [`DocumentStore::read_many_fields`] would answer it.
+    pub head: String,
+}
+
 /// A filter on a top-level field of the documents. Field names come from code,
 /// never from callers; values are always bound as parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,6 +341,26 @@ pub trait DocumentStore: Send + Sync + 'static {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.upsert_many(collection, tenant, documents).await
+    }
+
+    /// [`upsert_many_text`](Self::upsert_many_text), each document with its
+    /// head: what [`read_many_fields`](Self::read_many_fields) answers for
+    /// `head_fields` of it. A store that keeps the head beside the document
+    /// answers a read of exactly those fields from it, without reading the
+    /// document's JSON (SQLite: the text parsed for each state of a re-sync
+    /// was most of its read); others drop it. Any other write of the
+    /// document drops its head, so a head never outlives its document's
+    /// version. Every field must pass [`is_safe_field`].
+    async fn upsert_many_text_with_heads(
+        &self,
+        collection: Collection,
+        tenant: TenantId,
+        documents: Vec<HeadedText>,
+        head_fields: &[&str],
+    ) -> Result<(), StoreError> {
+        check_fields(head_fields)?;
+        let documents = documents.into_iter().map(|d| (d.id, d.body)).collect();
+        self.upsert_many_text(collection, tenant, documents).await
     }
 
     /// Deletes, optionally only if the ETag still matches. Missing is `NotFound`.

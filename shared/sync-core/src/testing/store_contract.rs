@@ -5,7 +5,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::ports::store::{Collection, DocumentStore, Filter, Query, StoreError};
+use crate::ports::store::{Collection, DocumentStore, Filter, HeadedText, Query, StoreError};
 
 pub async fn run_all(store: &dyn DocumentStore) {
     create_then_read_returns_the_document(store).await;
@@ -23,6 +23,7 @@ pub async fn run_all(store: &dyn DocumentStore) {
     racing_read_modify_writes_lose_no_update(store).await;
     batch_reads_and_writes_stay_in_their_partition(store).await;
     projected_reads_hold_only_the_fields_asked_for(store).await;
+    a_head_answers_only_for_its_own_fields_and_version(store).await;
     store.health().await.expect("healthy store");
 }
 
@@ -544,5 +545,109 @@ pub async fn projected_reads_hold_only_the_fields_asked_for(store: &dyn Document
             .await
             .is_err(),
         "a field name that is not a plain name is refused"
+    );
+}
+
+/// Documents written with their heads answer reads of the head fields as
+/// written; a read of other fields, and every read after the document was
+/// written again without a head (any write), answer from the document itself.
+pub async fn a_head_answers_only_for_its_own_fields_and_version(store: &dyn DocumentStore) {
+    let (tenant, stranger) = (Uuid::new_v4(), Uuid::new_v4());
+    let head_fields = ["externalId", "rawHash", "deleted"];
+    let state = |id: &str, t: Uuid, hash: &str| {
+        let body = json!({
+            "id": id, "tenantId": t.to_string(), "externalId": format!("x-{id}"),
+            "rawHash": hash, "deleted": false, "snapshot": {"n": 1},
+        });
+        HeadedText {
+            id: id.to_owned(),
+            body: body.to_string(),
+            head: json!({"externalId": format!("x-{id}"), "rawHash": hash, "deleted": false})
+                .to_string(),
+        }
+    };
+    let write = |t: Uuid, docs: Vec<HeadedText>| async move {
+        store
+            .upsert_many_text_with_heads(Collection::SyncState, t, docs, &head_fields)
+            .await
+            .expect("upsert_many_text_with_heads")
+    };
+    write(
+        tenant,
+        ["h1", "h2", "h3"]
+            .map(|id| state(id, tenant, "old"))
+            .to_vec(),
+    )
+    .await;
+    write(stranger, vec![state("h1", stranger, "theirs")]).await;
+    let wanted: Vec<String> = ["h1", "h2", "h3"].map(String::from).to_vec();
+    let read = |fields: &'static [&'static str]| {
+        let wanted = wanted.clone();
+        async move {
+            let mut found = store
+                .read_many_fields(Collection::SyncState, tenant, &wanted, fields)
+                .await
+                .expect("read_many_fields");
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            found
+                .iter()
+                .map(|d| serde_json::from_str(&d.body).unwrap())
+                .collect::<Vec<serde_json::Value>>()
+        }
+    };
+    let head = |id: &str, hash: &str, deleted: bool| json!({"externalId": format!("x-{id}"), "rawHash": hash, "deleted": deleted});
+    assert_eq!(
+        read(&["externalId", "rawHash", "deleted"]).await,
+        [
+            head("h1", "old", false),
+            head("h2", "old", false),
+            head("h3", "old", false)
+        ],
+        "the heads as written, only this tenant's"
+    );
+    assert_eq!(
+        read(&["rawHash", "snapshot"]).await,
+        vec![json!({"rawHash": "old", "snapshot": {"n": 1}}); 3],
+        "other fields come from the document"
+    );
+
+    // Written again, each another way, none with a head.
+    let mut h1: serde_json::Value = serde_json::from_str(&state("h1", tenant, "new").body).unwrap();
+    store
+        .upsert_many_text(
+            Collection::SyncState,
+            tenant,
+            vec![("h1".into(), h1.to_string())],
+        )
+        .await
+        .unwrap();
+    h1["id"] = json!("h2");
+    h1["externalId"] = json!("x-h2");
+    h1["deleted"] = json!(true);
+    store
+        .upsert(Collection::SyncState, tenant, "h2", h1.clone())
+        .await
+        .unwrap();
+    let etag = store
+        .read(Collection::SyncState, tenant, "h3")
+        .await
+        .unwrap()
+        .unwrap()
+        .etag;
+    h1["id"] = json!("h3");
+    h1["externalId"] = json!("x-h3");
+    h1.as_object_mut().unwrap().remove("rawHash");
+    store
+        .replace(Collection::SyncState, tenant, "h3", h1, &etag)
+        .await
+        .unwrap();
+    assert_eq!(
+        read(&["externalId", "rawHash", "deleted"]).await,
+        [
+            head("h1", "new", false),
+            head("h2", "new", true),
+            json!({"externalId": "x-h3", "deleted": true}),
+        ],
+        "a head never outlives the version it was written with"
     );
 }
