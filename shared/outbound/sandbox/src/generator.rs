@@ -1,10 +1,14 @@
 //! Deterministic record generation for the sandbox provider.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::value::RawValue;
+
+use super::template::Template;
 
 /// Records sharing one modification timestamp, so paging must cope with ties.
 const RECORDS_PER_TIMESTAMP: u64 = 3;
@@ -141,91 +145,98 @@ impl RecordGenerator {
         pushed: Option<(&serde_json::Map<String, serde_json::Value>, DateTime<Utc>)>,
     ) -> (Box<RawValue>, DateTime<Utc>) {
         let modified_at = pushed.map_or_else(|| self.modified_at(index), |(_, at)| at);
-        let fields = pushed.map(|(fields, _)| fields);
-        let mut rng = self.rng(index);
         let id = self.external_id(index);
+        let generated = self.generate(index, &id, modified_at);
+        (
+            render(&generated, pushed.map(|(fields, _)| fields)),
+            modified_at,
+        )
+    }
+
+    /// The record's fields: drawn from its own random stream, in this order.
+    pub(crate) fn generate<'a>(
+        &self,
+        index: u64,
+        id: &'a str,
+        modified_at: DateTime<Utc>,
+    ) -> Generated<'a> {
+        let mut rng = self.rng(index);
         let created = epoch() - Duration::days(rng.random_range(1..720));
         let common = Common {
-            id: &id,
+            id,
             created_date: created.to_rfc3339(),
             last_modified_date: modified_at.to_rfc3339(),
             is_deleted: false,
             description: description(&mut rng),
         };
-        let raw = match self.entity {
+        match self.entity {
             EntityKind::Opportunity => {
                 let (stage, probability) = STAGES[rng.random_range(0..STAGES.len())];
                 let company = COMPANIES[rng.random_range(0..COMPANIES.len())];
-                render(
-                    &Opportunity {
-                        name: format!("{company} - {} seats", rng.random_range(5..5000)),
-                        account_id: format!("ACC-{:09}", rng.random_range(0..100_000u64)),
-                        amount: (rng.random_range(1_000..2_000_000u64) as f64) / 1.0,
-                        currency_iso_code: "USD",
-                        stage_name: stage,
-                        probability,
-                        close_date: (modified_at + Duration::days(rng.random_range(7..180)))
-                            .format("%Y-%m-%d")
-                            .to_string(),
-                        kind: if rng.random_bool(0.5) {
-                            "New Business"
-                        } else {
-                            "Renewal"
-                        },
-                        owner_id: format!("USR-{:05}", rng.random_range(0..500)),
-                        common,
+                Generated::Opportunity(Opportunity {
+                    name: format!("{company} - {} seats", rng.random_range(5..5000)),
+                    account_id: format!("ACC-{:09}", rng.random_range(0..100_000u64)),
+                    amount: (rng.random_range(1_000..2_000_000u64) as f64) / 1.0,
+                    currency_iso_code: "USD",
+                    stage_name: stage,
+                    probability,
+                    close_date: (modified_at + Duration::days(rng.random_range(7..180)))
+                        .format("%Y-%m-%d")
+                        .to_string(),
+                    kind: if rng.random_bool(0.5) {
+                        "New Business"
+                    } else {
+                        "Renewal"
                     },
-                    fields,
-                )
+                    owner_id: format!("USR-{:05}", rng.random_range(0..500)),
+                    common,
+                })
             }
             EntityKind::Account => {
                 let company = COMPANIES[rng.random_range(0..COMPANIES.len())];
-                render(
-                    &Account {
-                        name: format!("{company} {}", rng.random_range(1..10_000)),
-                        industry: INDUSTRIES[rng.random_range(0..INDUSTRIES.len())],
-                        number_of_employees: rng.random_range(5..200_000),
-                        annual_revenue: rng.random_range(100_000..5_000_000_000u64),
-                        website: format!("https://{}.example.com", company.to_lowercase()),
-                        common,
-                    },
-                    fields,
-                )
+                Generated::Account(Account {
+                    name: format!("{company} {}", rng.random_range(1..10_000)),
+                    industry: INDUSTRIES[rng.random_range(0..INDUSTRIES.len())],
+                    number_of_employees: rng.random_range(5..200_000),
+                    annual_revenue: rng.random_range(100_000..5_000_000_000u64),
+                    website: format!("https://{}.example.com", company.to_lowercase()),
+                    common,
+                })
             }
             EntityKind::Contact => {
                 let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
                 let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
-                render(
-                    &Contact {
-                        first_name: first,
-                        last_name: last,
-                        email: format!(
-                            "{}.{}{}@example.com",
-                            first.to_lowercase(),
-                            last.to_lowercase(),
-                            index
-                        ),
-                        title: "Director",
-                        account_id: format!("ACC-{:09}", rng.random_range(0..100_000u64)),
-                        common,
-                    },
-                    fields,
-                )
+                Generated::Contact(Contact {
+                    first_name: first,
+                    last_name: last,
+                    email: format!(
+                        "{}.{}{}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase(),
+                        index
+                    ),
+                    title: "Director",
+                    account_id: format!("ACC-{:09}", rng.random_range(0..100_000u64)),
+                    common,
+                })
             }
-        };
-        (raw, modified_at)
+        }
     }
 }
 
 /// A generated record as JSON text, with pushed fields overlaid. Unpushed
-/// records (nearly all) are written straight from the struct: the sandbox
-/// stands in for a provider, and should cost about what reading one does.
-fn render<T: Serialize>(
-    record: &T,
+/// records (nearly all) are written from their template; pushed ones through
+/// serde, which overlays the fields.
+fn render(
+    record: &Generated<'_>,
     pushed: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Box<RawValue> {
     let raw = match pushed {
-        None => serde_json::value::to_raw_value(record),
+        None => {
+            let mut text = String::with_capacity(1024);
+            record.write_json(&mut text);
+            RawValue::from_string(text)
+        }
         Some(fields) => serde_json::to_value(record).and_then(|value| match value {
             serde_json::Value::Object(mut map) => {
                 map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -244,69 +255,86 @@ fn epoch() -> DateTime<Utc> {
 }
 
 fn description(rng: &mut ChaCha8Rng) -> String {
+    // Every pair of words, "first second", by the byte that picks the pair
+    // (low four bits the first word): half the copies of a word at a time.
+    static PAIRS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..256)
+            .map(|pair| format!("{} {}", WORDS[pair & 0xf], WORDS[pair >> 4]))
+            .collect()
+    });
+    const _: () = assert!(DESCRIPTION_WORDS % 2 == 0);
     let mut text = String::with_capacity(DESCRIPTION_WORDS * 9);
     // Four bits pick one of the sixteen words: one random draw per sixteen words.
     let mut bits = 0u64;
-    for i in 0..DESCRIPTION_WORDS {
-        if i > 0 {
+    for pair in 0..DESCRIPTION_WORDS / 2 {
+        if pair > 0 {
             text.push(' ');
         }
-        if i % 16 == 0 {
+        if pair % 8 == 0 {
             bits = rng.next_u64();
         }
-        text.push_str(WORDS[(bits & 0xf) as usize]);
-        bits >>= 4;
+        text.push_str(&PAIRS[(bits & 0xff) as usize]);
+        bits >>= 8;
     }
     text
 }
 
+/// A generated record's fields, of its entity's kind.
 #[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Common<'a> {
-    id: &'a str,
-    created_date: String,
-    last_modified_date: String,
-    is_deleted: bool,
-    description: String,
+#[serde(untagged)]
+pub(crate) enum Generated<'a> {
+    Opportunity(Opportunity<'a>),
+    Account(Account<'a>),
+    Contact(Contact<'a>),
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Opportunity<'a> {
-    name: String,
-    account_id: String,
-    amount: f64,
-    currency_iso_code: &'static str,
-    stage_name: &'static str,
-    probability: u8,
-    close_date: String,
+pub(crate) struct Common<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) created_date: String,
+    pub(crate) last_modified_date: String,
+    pub(crate) is_deleted: bool,
+    pub(crate) description: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Opportunity<'a> {
+    pub(crate) name: String,
+    pub(crate) account_id: String,
+    pub(crate) amount: f64,
+    pub(crate) currency_iso_code: &'static str,
+    pub(crate) stage_name: &'static str,
+    pub(crate) probability: u8,
+    pub(crate) close_date: String,
     #[serde(rename = "Type")]
-    kind: &'static str,
-    owner_id: String,
+    pub(crate) kind: &'static str,
+    pub(crate) owner_id: String,
     #[serde(flatten)]
-    common: Common<'a>,
+    pub(crate) common: Common<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Account<'a> {
-    name: String,
-    industry: &'static str,
-    number_of_employees: u32,
-    annual_revenue: u64,
-    website: String,
+pub(crate) struct Account<'a> {
+    pub(crate) name: String,
+    pub(crate) industry: &'static str,
+    pub(crate) number_of_employees: u32,
+    pub(crate) annual_revenue: u64,
+    pub(crate) website: String,
     #[serde(flatten)]
-    common: Common<'a>,
+    pub(crate) common: Common<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Contact<'a> {
-    first_name: &'static str,
-    last_name: &'static str,
-    email: String,
-    title: &'static str,
-    account_id: String,
+pub(crate) struct Contact<'a> {
+    pub(crate) first_name: &'static str,
+    pub(crate) last_name: &'static str,
+    pub(crate) email: String,
+    pub(crate) title: &'static str,
+    pub(crate) account_id: String,
     #[serde(flatten)]
-    common: Common<'a>,
+    pub(crate) common: Common<'a>,
 }

@@ -9,6 +9,7 @@
 
 mod generator;
 mod overlay;
+mod template;
 
 use std::sync::Arc;
 
