@@ -262,7 +262,7 @@ fn description(rng: &mut ChaCha8Rng) -> String {
             .map(|pair| format!("{} {}", WORDS[pair & 0xf], WORDS[pair >> 4]))
             .collect()
     });
-    const _: () = assert!(DESCRIPTION_WORDS % 2 == 0);
+    const _: () = assert!(DESCRIPTION_WORDS.is_multiple_of(2));
     let mut text = String::with_capacity(DESCRIPTION_WORDS * 9);
     // Four bits pick one of the sixteen words: one random draw per sixteen words.
     let mut bits = 0u64;
@@ -270,7 +270,7 @@ fn description(rng: &mut ChaCha8Rng) -> String {
         if pair > 0 {
             text.push(' ');
         }
-        if pair % 8 == 0 {
+        if pair.is_multiple_of(8) {
             bits = rng.next_u64();
         }
         text.push_str(&PAIRS[(bits & 0xff) as usize]);
