@@ -209,6 +209,7 @@ impl Repository {
         tenant: TenantId,
         docs: &[T],
     ) -> Result<(), StoreError> {
+        let mut scratch = Vec::new();
         if T::SELF_ADDRESSED && !T::HEAD_FIELDS.is_empty() {
             let headed = docs
                 .iter()
@@ -221,7 +222,7 @@ impl Repository {
                     })?;
                     Ok(HeadedText {
                         id: d.document_id(),
-                        body: self_addressed_text(d)?,
+                        body: self_addressed_text(d, &mut scratch)?,
                         head,
                     })
                 })
@@ -234,7 +235,9 @@ impl Repository {
         if T::SELF_ADDRESSED {
             let texts = docs
                 .iter()
-                .map(|d| Ok::<_, StoreError>((d.document_id(), self_addressed_text(d)?)))
+                .map(|d| {
+                    Ok::<_, StoreError>((d.document_id(), self_addressed_text(d, &mut scratch)?))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             return self
                 .store
@@ -337,11 +340,17 @@ fn unparsable<T: Document>(e: serde_json::Error) -> StoreError {
 }
 
 /// A self-addressed document's JSON text, as stored.
-fn self_addressed_text<T: Document>(doc: &T) -> Result<String, StoreError> {
-    // Sized up front: states are mostly their snapshot.
-    let mut text = Vec::with_capacity(2048);
-    serde_json::to_writer(&mut text, doc).map_err(|e| StoreError::Unexpected(e.into()))?;
-    String::from_utf8(text).map_err(|e| StoreError::Unexpected(e.into()))
+/// The document as JSON text, serialised into `scratch` (reused across a
+/// batch, grown once) and copied out at its own length: a state is a few
+/// hundred bytes without a snapshot and kilobytes with one, and a buffer
+/// sized for the larger, kept per document, was most of a batch's memory
+/// and allocator work.
+fn self_addressed_text<T: Document>(doc: &T, scratch: &mut Vec<u8>) -> Result<String, StoreError> {
+    scratch.clear();
+    serde_json::to_writer(&mut *scratch, doc).map_err(|e| StoreError::Unexpected(e.into()))?;
+    std::str::from_utf8(scratch)
+        .map(str::to_owned)
+        .map_err(|e| StoreError::Unexpected(e.into()))
 }
 
 /// The stored body is the domain JSON plus the `id` and `tenantId` a document

