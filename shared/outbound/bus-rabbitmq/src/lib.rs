@@ -24,7 +24,7 @@ use std::{
 
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
-use futures::future::join_all;
+use futures::future::{join_all, maybe_done};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
     PublisherConfirm,
@@ -384,26 +384,42 @@ async fn publish_on(
 }
 
 /// Writes `events` to the channel (in order) and returns their pending confirms.
+///
+/// lapin's `basic_publish` queues a message's frames for its I/O thread in
+/// its first poll, then waits until that thread has written them. Awaited one
+/// after the other, every message cost a hand-off to that thread and back
+/// and a socket write of its own. Each publish is polled once as it is made,
+/// so every frame of the page is queued, in the page's order, before any
+/// write is waited for; the I/O thread then writes them in few large writes.
 async fn hand_over(
     channel: &Channel,
     exchange: &ShortString,
     events: &[OutboundEvent],
 ) -> Result<Vec<PublisherConfirm>, PublishError> {
-    let mut confirms = Vec::with_capacity(events.len());
+    let mut handing = Vec::with_capacity(events.len());
     for event in events {
-        let confirm = channel
-            .basic_publish(
-                exchange.clone(),
-                event.event_type.into(),
-                BasicPublishOptions::default(),
-                &event.body,
-                properties(event),
-            )
-            .await
-            .map_err(|e| unavailable("publish failed", e))?;
-        confirms.push(confirm);
+        let mut publish = Box::pin(maybe_done(channel.basic_publish(
+            exchange.clone(),
+            event.event_type.into(),
+            BasicPublishOptions::default(),
+            &event.body,
+            properties(event),
+        )));
+        // Queues this message's frames after the previous one's.
+        let _ = futures::poll!(publish.as_mut());
+        handing.push(publish);
     }
-    Ok(confirms)
+    join_all(handing.iter_mut().map(|publish| publish.as_mut())).await;
+    handing
+        .iter_mut()
+        .map(|publish| {
+            publish
+                .as_mut()
+                .take_output()
+                .expect("every publish completed")
+                .map_err(|e| unavailable("publish failed", e))
+        })
+        .collect()
 }
 
 /// Waits for every confirm; a negative one is the broker's refusal.
