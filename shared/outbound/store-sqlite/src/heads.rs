@@ -5,31 +5,11 @@
 //! with a head of other fields) has its fields extracted from its JSON.
 //! Parsing each state's JSON was about half of a re-sync's heads read.
 
-use rusqlite::{Connection, types::ValueRef};
+use rusqlite::types::ValueRef;
 use sync_core::ports::store::StoreError;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::unexpected;
-
-/// Adds the head columns to a table created before they existed; its rows
-/// have no head until written again.
-pub(crate) fn add_head_columns(conn: &Connection) -> Result<(), StoreError> {
-    let has_head: bool = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'head'",
-            [],
-            |row| row.get::<_, i64>(0).map(|n| n > 0),
-        )
-        .map_err(unexpected)?;
-    if !has_head {
-        conn.execute_batch(
-            "ALTER TABLE docs ADD COLUMN head TEXT;
-             ALTER TABLE docs ADD COLUMN head_key INTEGER;",
-        )
-        .map_err(unexpected)?;
-    }
-    Ok(())
-}
 
 /// Which field list a head holds: a hash of the names in order.
 pub(crate) fn head_key(fields: &[&str]) -> i64 {

@@ -14,6 +14,7 @@ use std::{
 
 mod checkpoint;
 mod heads;
+mod parts;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -21,6 +22,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use checkpoint::Checkpointer;
+use parts::Parts;
 
 use sync_core::{
     domain::TenantId,
@@ -30,22 +32,11 @@ use sync_core::{
     },
 };
 
-/// Rows are ~1-2 KiB JSON documents inserted at hashed (random) ids: a rowid
-/// table keeps them in insertion order and a small unique index finds them,
+/// Rows are ~0.5-2 KiB JSON documents: a rowid table keeps them in
+/// insertion order and a small unique index on (partition, id) finds them,
 /// which stays fast as the table grows (a WITHOUT ROWID table keyed on the
-/// id would split pages all over the tree).
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS docs (
-    collection TEXT NOT NULL,
-    tenant_id  TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    etag       TEXT NOT NULL,
-    body       TEXT NOT NULL,
-    head       TEXT,
-    head_key   INTEGER
-);
-CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs (collection, tenant_id, id);
-";
+/// id would split pages all over the tree). See `parts` for the partitions.
+use parts::SCHEMA;
 
 /// Pages of 16 KiB rather than SQLite's 4: a commit appends its pages to the
 /// WAL one write call each, and a checkpoint copies them the same way, so a
@@ -60,11 +51,11 @@ const PAGE_SIZE: i64 = 16 * 1024;
 /// do not queue behind a sync's writes.
 const READERS: usize = 2;
 
-/// Creates or overwrites one document: (collection, tenant, id, etag, body,
-/// head, head key); a write without a head drops the one written before.
-const UPSERT: &str = "INSERT INTO docs (collection, tenant_id, id, etag, body, head, head_key)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-     ON CONFLICT (collection, tenant_id, id)
+/// Creates or overwrites one document: (partition, id, etag, body, head,
+/// head key); a write without a head drops the one written before.
+const UPSERT: &str = "INSERT INTO documents (part, id, etag, body, head, head_key)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (part, id)
      DO UPDATE SET etag = excluded.etag, body = excluded.body,
                    head = excluded.head, head_key = excluded.head_key";
 
@@ -74,6 +65,7 @@ pub struct SqliteStore {
     checkpointer: Arc<Checkpointer>,
     readers: Arc<[Mutex<Connection>]>,
     next_reader: Arc<AtomicUsize>,
+    parts: Arc<Parts>,
     path: PathBuf,
 }
 
@@ -92,7 +84,7 @@ impl SqliteStore {
 
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let path = path.into();
-        let writer = connect(&path)?;
+        let mut writer = connect(&path)?;
         // Before anything is written: a new file takes this page size, an
         // existing one keeps its own (SQLite ignores it then).
         writer
@@ -117,7 +109,7 @@ impl SqliteStore {
             .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
             .map_err(unexpected)?;
         writer.execute_batch(SCHEMA).map_err(unexpected)?;
-        heads::add_head_columns(&writer)?;
+        parts::upgrade(&mut writer)?;
         let readers = (0..READERS)
             .map(|_| connect(&path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -127,6 +119,7 @@ impl SqliteStore {
             checkpointer: Arc::new(checkpointer),
             readers: readers.into(),
             next_reader: Arc::new(AtomicUsize::new(0)),
+            parts: Arc::default(),
             path,
         })
     }
@@ -147,27 +140,22 @@ impl SqliteStore {
         if documents.is_empty() {
             return Ok(());
         }
+        let parts = self.parts.clone();
         self.with_conn(move |conn| {
             let tx = write_transaction(conn)?;
+            let part = parts.ensure(&tx, collection, tenant)?;
             {
                 let mut statement = tx.prepare_cached(UPSERT).map_err(unexpected)?;
-                let tenant = tenant.to_string();
                 for (id, body, head) in &documents {
                     let key = head.as_ref().and(head_key);
                     statement
-                        .execute(params![
-                            collection.key(),
-                            tenant,
-                            id,
-                            new_etag(),
-                            body,
-                            head,
-                            key
-                        ])
+                        .execute(params![part, id, new_etag(), body, head, key])
                         .map_err(unexpected)?;
                 }
             }
-            tx.commit().map_err(unexpected)
+            tx.commit().map_err(unexpected)?;
+            parts.remember(collection, tenant, part);
+            Ok(())
         })
         .await
     }
@@ -249,25 +237,25 @@ impl SqliteStore {
 /// `columns`…) whose body `body_of` writes; missing ones are left out.
 fn rows_by_id(
     conn: &mut Connection,
-    collection: Collection,
-    tenant: TenantId,
+    part: Option<i64>,
     ids: &[String],
     columns: &str,
     body_of: impl Fn(&rusqlite::Row<'_>) -> Result<String, StoreError>,
 ) -> Result<Vec<TextDocument>, StoreError> {
+    let Some(part) = part else {
+        return Ok(Vec::new()); // nothing was ever written to the partition
+    };
     let mut found = Vec::with_capacity(ids.len());
-    let tenant = tenant.to_string();
     // SQLite binds at most 32766 parameters; stay far below.
     for chunk in ids.chunks(500) {
         let placeholders = vec!["?"; chunk.len()].join(",");
         let sql = format!(
-            "SELECT id, etag, {columns} FROM docs
-             WHERE collection = ? AND tenant_id = ? AND id IN ({placeholders})"
+            "SELECT id, etag, {columns} FROM documents
+             WHERE part = ? AND id IN ({placeholders})"
         );
         let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
-        let params = [collection.key(), tenant.as_str()]
-            .into_iter()
-            .chain(chunk.iter().map(String::as_str));
+        let params = std::iter::once(&part as &dyn rusqlite::ToSql)
+            .chain(chunk.iter().map(|id| id as &dyn rusqlite::ToSql));
         let mut rows = statement
             .query(rusqlite::params_from_iter(params))
             .map_err(unexpected)?;
@@ -309,15 +297,15 @@ fn unexpected(e: rusqlite::Error) -> StoreError {
 /// The document's ETag now, inside the caller's transaction.
 fn current_etag(
     tx: &rusqlite::Transaction,
-    collection: Collection,
-    tenant: TenantId,
+    part: Option<i64>,
     id: &str,
 ) -> Result<Option<String>, StoreError> {
-    tx.prepare_cached("SELECT etag FROM docs WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3")
+    let Some(part) = part else {
+        return Ok(None);
+    };
+    tx.prepare_cached("SELECT etag FROM documents WHERE part = ?1 AND id = ?2")
         .map_err(unexpected)?
-        .query_row(params![collection.key(), tenant.to_string(), id], |row| {
-            row.get(0)
-        })
+        .query_row(params![part, id], |row| row.get(0))
         .optional()
         .map_err(unexpected)
 }
@@ -350,15 +338,21 @@ impl DocumentStore for SqliteStore {
         body: Value,
     ) -> Result<ETag, StoreError> {
         let (id, body) = (id.to_owned(), encode(&body)?);
+        let parts = self.parts.clone();
         self.with_conn(move |conn| {
             let etag = new_etag();
-            let inserted = conn
-                .execute(
-                    "INSERT INTO docs (collection, tenant_id, id, etag, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                    params![collection.key(), tenant.to_string(), id, etag, body],
+            let tx = write_transaction(conn)?;
+            let part = parts.ensure(&tx, collection, tenant)?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO documents (part, id, etag, body)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                 )
+                .map_err(unexpected)?
+                .execute(params![part, id, etag, body])
                 .map_err(unexpected)?;
+            tx.commit().map_err(unexpected)?;
+            parts.remember(collection, tenant, part);
             match inserted {
                 0 => Err(StoreError::AlreadyExists),
                 _ => Ok(ETag(etag)),
@@ -385,18 +379,16 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         id: &str,
     ) -> Result<Option<TextDocument>, StoreError> {
-        let id = id.to_owned();
+        let (id, parts) = (id.to_owned(), self.parts.clone());
         self.with_free_reader_inline(move |conn| {
+            let Some(part) = parts.find(conn, collection, tenant)? else {
+                return Ok(None);
+            };
             let mut statement = conn
-                .prepare_cached(
-                    "SELECT etag, body FROM docs
-                     WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
-                )
+                .prepare_cached("SELECT etag, body FROM documents WHERE part = ?1 AND id = ?2")
                 .map_err(unexpected)?;
             let row: Option<(String, String)> = statement
-                .query_row(params![collection.key(), tenant.to_string(), id], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
+                .query_row(params![part, id], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
                 .map_err(unexpected)?;
             Ok(row.map(|(etag, body)| TextDocument {
@@ -417,10 +409,12 @@ impl DocumentStore for SqliteStore {
         if_match: &ETag,
     ) -> Result<ETag, StoreError> {
         let (id, body, expected) = (id.to_owned(), encode(&body)?, if_match.0.clone());
+        let parts = self.parts.clone();
         self.with_conn(move |conn| {
             let etag = new_etag();
             let tx = write_transaction(conn)?;
-            let current = current_etag(&tx, collection, tenant, &id)?;
+            let part = parts.find(&tx, collection, tenant)?;
+            let current = current_etag(&tx, part, &id)?;
             match current {
                 None => return Err(StoreError::NotFound),
                 Some(current) if current != expected => {
@@ -429,17 +423,11 @@ impl DocumentStore for SqliteStore {
                 Some(_) => {}
             }
             tx.prepare_cached(
-                "UPDATE docs SET etag = ?4, body = ?5, head = NULL, head_key = NULL
-                 WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
+                "UPDATE documents SET etag = ?3, body = ?4, head = NULL, head_key = NULL
+                 WHERE part = ?1 AND id = ?2",
             )
             .map_err(unexpected)?
-            .execute(params![
-                collection.key(),
-                tenant.to_string(),
-                id,
-                etag,
-                body
-            ])
+            .execute(params![part, id, etag, body])
             .map_err(unexpected)?;
             tx.commit().map_err(unexpected)?;
             Ok(ETag(etag))
@@ -455,20 +443,17 @@ impl DocumentStore for SqliteStore {
         body: Value,
     ) -> Result<ETag, StoreError> {
         let (id, body) = (id.to_owned(), encode(&body)?);
+        let parts = self.parts.clone();
         self.with_conn(move |conn| {
             let etag = new_etag();
-            conn.prepare_cached(UPSERT)
+            let tx = write_transaction(conn)?;
+            let part = parts.ensure(&tx, collection, tenant)?;
+            tx.prepare_cached(UPSERT)
                 .map_err(unexpected)?
-                .execute(params![
-                    collection.key(),
-                    tenant.to_string(),
-                    id,
-                    etag,
-                    body,
-                    None::<&str>,
-                    None::<i64>
-                ])
+                .execute(params![part, id, etag, body, None::<&str>, None::<i64>])
                 .map_err(unexpected)?;
+            tx.commit().map_err(unexpected)?;
+            parts.remember(collection, tenant, part);
             Ok(ETag(etag))
         })
         .await
@@ -493,9 +478,10 @@ impl DocumentStore for SqliteStore {
         tenant: TenantId,
         ids: &[String],
     ) -> Result<Vec<TextDocument>, StoreError> {
-        let ids = ids.to_vec();
+        let (ids, parts) = (ids.to_vec(), self.parts.clone());
         self.with_reader(move |conn| {
-            rows_by_id(conn, collection, tenant, &ids, "body", |row| {
+            let part = parts.find(conn, collection, tenant)?;
+            rows_by_id(conn, part, &ids, "body", |row| {
                 row.get(2).map_err(unexpected)
             })
         })
@@ -514,9 +500,10 @@ impl DocumentStore for SqliteStore {
         // snapshot) never leaves the page it is on.
         let columns = heads::field_columns(fields);
         let names: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
-        let ids = ids.to_vec();
+        let (ids, parts) = (ids.to_vec(), self.parts.clone());
         self.with_reader(move |conn| {
-            rows_by_id(conn, collection, tenant, &ids, &columns, |row| {
+            let part = parts.find(conn, collection, tenant)?;
+            rows_by_id(conn, part, &ids, &columns, |row| {
                 heads::fields_of(&names, row)
             })
         })
@@ -574,9 +561,11 @@ impl DocumentStore for SqliteStore {
         if_match: Option<&ETag>,
     ) -> Result<(), StoreError> {
         let (id, expected) = (id.to_owned(), if_match.map(|e| e.0.clone()));
+        let parts = self.parts.clone();
         self.with_conn(move |conn| {
             let tx = write_transaction(conn)?;
-            let current = current_etag(&tx, collection, tenant, &id)?;
+            let part = parts.find(&tx, collection, tenant)?;
+            let current = current_etag(&tx, part, &id)?;
             match (current, expected) {
                 (None, _) => return Err(StoreError::NotFound),
                 (Some(current), Some(expected)) if current != expected => {
@@ -585,8 +574,8 @@ impl DocumentStore for SqliteStore {
                 _ => {}
             }
             tx.execute(
-                "DELETE FROM docs WHERE collection = ?1 AND tenant_id = ?2 AND id = ?3",
-                params![collection.key(), tenant.to_string(), id],
+                "DELETE FROM documents WHERE part = ?1 AND id = ?2",
+                params![part, id],
             )
             .map_err(unexpected)?;
             tx.commit().map_err(unexpected)
@@ -602,9 +591,16 @@ impl DocumentStore for SqliteStore {
         max_items: usize,
         continuation: Option<&str>,
     ) -> Result<QueryPage, StoreError> {
-        let (sql, params) = build_query(collection, tenant, query, max_items, continuation)?;
-        let order_by = query.order_by;
+        let (sql, mut params) = build_query(query, max_items, continuation)?;
+        let (order_by, parts) = (query.order_by, self.parts.clone());
         self.with_reader(move |conn| {
+            let Some(part) = parts.find(conn, collection, tenant)? else {
+                return Ok(QueryPage {
+                    documents: Vec::new(),
+                    continuation: None,
+                });
+            };
+            params[0] = rusqlite::types::Value::Integer(part);
             let mut statement = conn.prepare_cached(&sql).map_err(unexpected)?;
             let rows = statement
                 .query_map(rusqlite::params_from_iter(params.iter()), |row| {
@@ -684,10 +680,8 @@ fn sql_value(value: &Value) -> rusqlite::types::Value {
 }
 
 /// Builds the SQL text from code-supplied field names (checked) and binds every
-/// value as a parameter.
+/// value as a parameter; the first, the partition, is the caller's to set.
 fn build_query(
-    collection: Collection,
-    tenant: TenantId,
     query: &Query,
     max_items: usize,
     continuation: Option<&str>,
@@ -703,12 +697,8 @@ fn build_query(
             "field `{bad}` cannot be queried"
         )));
     }
-    let mut sql =
-        String::from("SELECT id, etag, body FROM docs WHERE collection = ?1 AND tenant_id = ?2");
-    let mut params = vec![
-        Sql::Text(collection.key().into()),
-        Sql::Text(tenant.to_string()),
-    ];
+    let mut sql = String::from("SELECT id, etag, body FROM documents WHERE part = ?1");
+    let mut params = vec![Sql::Null];
     for filter in &query.filters {
         params.push(sql_value(&filter.value));
         let op = match filter.op {
@@ -837,7 +827,7 @@ mod tests {
         let path = store.path().to_owned();
         let reader = connect(&path).unwrap();
         reader
-            .execute_batch("BEGIN; SELECT count(*) FROM docs;")
+            .execute_batch("BEGIN; SELECT count(*) FROM documents;")
             .unwrap();
         let restart = std::thread::spawn(move || {
             let checkpointer = Connection::open(&path).unwrap();
