@@ -22,7 +22,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use checkpoint::Checkpointer;
-use parts::Parts;
+use parts::{Parts, SCHEMA};
 
 use sync_core::{
     domain::TenantId,
@@ -31,12 +31,6 @@ use sync_core::{
         StoredDocument, TextDocument, check_fields, is_safe_field,
     },
 };
-
-/// Rows are ~0.5-2 KiB JSON documents: a rowid table keeps them in
-/// insertion order and a small unique index on (partition, id) finds them,
-/// which stays fast as the table grows (a WITHOUT ROWID table keyed on the
-/// id would split pages all over the tree). See `parts` for the partitions.
-use parts::SCHEMA;
 
 /// Pages of 16 KiB rather than SQLite's 4: a commit appends its pages to the
 /// WAL one write call each, and a checkpoint copies them the same way, so a
