@@ -84,7 +84,8 @@ impl Parts {
         }
         let part = select(conn, collection, tenant)?;
         if let Some(part) = part {
-            // A reader sees committed rows only.
+            // Committed: only `ensure` inserts partitions, and its caller
+            // remembers them after commit.
             self.remember(collection, tenant, part);
         }
         Ok(part)
@@ -133,25 +134,17 @@ fn select(
 /// one already moved.
 pub(crate) fn upgrade(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = super::write_transaction(conn)?;
-    let old: bool = tx
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'docs'",
-            [],
-            |row| row.get::<_, i64>(0).map(|n| n > 0),
-        )
-        .map_err(unexpected)?;
-    if !old {
+    if !any_row(
+        &tx,
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'docs'",
+    )? {
         return Ok(());
     }
     // Files from before heads lack their columns: their rows carry none.
-    let has_head: bool = tx
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'head'",
-            [],
-            |row| row.get::<_, i64>(0).map(|n| n > 0),
-        )
-        .map_err(unexpected)?;
-    let heads = if has_head {
+    let heads = if any_row(
+        &tx,
+        "SELECT 1 FROM pragma_table_info('docs') WHERE name = 'head'",
+    )? {
         "head, head_key"
     } else {
         "NULL, NULL"
@@ -168,6 +161,14 @@ pub(crate) fn upgrade(conn: &mut Connection) -> Result<(), StoreError> {
     .map_err(unexpected)?;
     tracing::info!("the store's documents moved to partitioned tables");
     tx.commit().map_err(unexpected)
+}
+
+/// Whether `sql` answers at least one row.
+fn any_row(conn: &Connection, sql: &str) -> Result<bool, StoreError> {
+    conn.query_row(sql, [], |_| Ok(()))
+        .optional()
+        .map(|row| row.is_some())
+        .map_err(unexpected)
 }
 
 #[cfg(test)]
