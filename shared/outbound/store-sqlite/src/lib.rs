@@ -143,7 +143,7 @@ impl SqliteStore {
                 for (id, body, head) in &documents {
                     let key = head.as_ref().and(head_key);
                     statement
-                        .execute(params![part, id, new_etag(), body, head, key])
+                        .execute(params![part, id, new_etag().as_str(), body, head, key])
                         .map_err(unexpected)?;
                 }
             }
@@ -307,15 +307,27 @@ fn current_etag(
 /// A fresh ETag: this process's random prefix and a counter. Unique across
 /// processes sharing the file, and far cheaper than a random UUID per write
 /// (which asks the kernel for randomness every time).
-fn new_etag() -> String {
+fn new_etag() -> NewEtag {
     static PREFIX: std::sync::LazyLock<u64> =
         std::sync::LazyLock::new(|| Uuid::new_v4().as_u64_pair().0);
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{:016x}{:016x}",
-        *PREFIX,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let mut text = [0u8; 32];
+    let value = (u128::from(*PREFIX) << 64) | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed));
+    for (i, digit) in text.iter_mut().enumerate() {
+        let nibble = (value >> (4 * (31 - i))) & 0xf;
+        *digit = b"0123456789abcdef"[nibble as usize];
+    }
+    NewEtag(text)
+}
+
+/// 32 lowercase hex digits on the stack: one per document written, bound
+/// to its statement without a `String` (`format!` showed in profiles).
+struct NewEtag([u8; 32]);
+
+impl NewEtag {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 fn encode(body: &Value) -> Result<String, StoreError> {
@@ -334,7 +346,7 @@ impl DocumentStore for SqliteStore {
         let (id, body) = (id.to_owned(), encode(&body)?);
         let parts = self.parts.clone();
         self.with_conn(move |conn| {
-            let etag = new_etag();
+            let etag = new_etag().as_str().to_owned();
             let tx = write_transaction(conn)?;
             let part = parts.ensure(&tx, collection, tenant)?;
             let inserted = tx
@@ -405,7 +417,7 @@ impl DocumentStore for SqliteStore {
         let (id, body, expected) = (id.to_owned(), encode(&body)?, if_match.0.clone());
         let parts = self.parts.clone();
         self.with_conn(move |conn| {
-            let etag = new_etag();
+            let etag = new_etag().as_str().to_owned();
             let tx = write_transaction(conn)?;
             let part = parts.find(&tx, collection, tenant)?;
             let current = current_etag(&tx, part, &id)?;
@@ -439,7 +451,7 @@ impl DocumentStore for SqliteStore {
         let (id, body) = (id.to_owned(), encode(&body)?);
         let parts = self.parts.clone();
         self.with_conn(move |conn| {
-            let etag = new_etag();
+            let etag = new_etag().as_str().to_owned();
             let tx = write_transaction(conn)?;
             let part = parts.ensure(&tx, collection, tenant)?;
             tx.prepare_cached(UPSERT)
@@ -910,5 +922,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(read.unwrap().body["v"], 1);
+    }
+
+    #[test]
+    fn etags_are_this_process_prefix_and_a_count_in_hex() {
+        let (first, second) = (new_etag(), new_etag());
+        let (first, second) = (first.as_str(), second.as_str());
+        for etag in [first, second] {
+            assert_eq!(etag.len(), 32);
+            assert!(
+                etag.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+        }
+        assert_eq!(first[..16], second[..16], "one prefix per process");
+        let count = |e: &str| u64::from_str_radix(&e[16..], 16).unwrap();
+        assert!(count(second) > count(first), "{first} then {second}");
     }
 }

@@ -202,6 +202,12 @@ impl<'a> RecordPublisher<'a> {
         let task = self.ctx.task;
         // The batch's id follows from the record versions it carries.
         let mut versions = Vec::with_capacity(records.len() * 48);
+        // Each record's bytes, its key, id and names; the envelope's ~1 KiB.
+        let capacity = records
+            .iter()
+            .map(|c| c.record.raw.get().len() + 2 * c.record.external_id.len() + 160)
+            .sum::<usize>()
+            + 1024;
         let batch: Vec<BatchRecord> = records
             .iter()
             .map(|c| {
@@ -232,12 +238,13 @@ impl<'a> RecordPublisher<'a> {
                 ..self.record_metadata(&first.record, None)
             },
         };
-        out.events.push(self.ctx.events.build_with_id(
+        out.events.push(self.ctx.events.build_sized(
             id,
             EventType::DataRawBatch,
             task.tenant_id,
             data,
             &self.ctx.metadata,
+            capacity,
         ));
         out.records.extend(records);
     }

@@ -2,6 +2,7 @@
 //! [`walk`]), record how it ended, publish its end event, release its slot.
 
 mod changes;
+mod held;
 mod walk;
 
 use std::sync::Arc;

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use super::{
     RunSignals,
     changes::{Change, StateKey, classify},
+    held::HeldStates,
 };
 use crate::{
     domain::{
@@ -85,7 +86,7 @@ struct Walk<'a> {
     /// Why the provider makes the run wait, as last put in the task's message.
     waiting: Option<String>,
     /// States of changed records the publisher still holds, written once they are out.
-    pending: HashMap<(String, String), (ChangeKind, RecordState)>,
+    pending: HeldStates,
     cursors: BTreeMap<String, EntityCursor>,
     /// The furthest position read per entity type.
     reached: BTreeMap<String, CursorPosition>,
@@ -158,7 +159,7 @@ impl SyncEngine {
             expected: task.records_expected,
             pages: task.pages_read,
             waiting: None,
-            pending: HashMap::new(),
+            pending: HeldStates::default(),
             cursors: BTreeMap::new(),
             reached: BTreeMap::new(),
             deleted_in_run: HashMap::new(),
@@ -406,18 +407,15 @@ impl Walk<'_> {
             } else {
                 self.budget_used += 1;
             }
-            let reached = self
-                .reached
-                .entry(entity.to_owned())
-                .or_insert_with(|| position.clone());
-            if position > *reached {
-                *reached = position;
+            match self.reached.get_mut(entity) {
+                Some(reached) if position > *reached => *reached = position,
+                Some(_) => {}
+                None => {
+                    self.reached.insert(entity.to_owned(), position);
+                }
             }
             // A record changed earlier in this run and still held counts as known.
-            let held = self
-                .pending
-                .get(&(entity.to_owned(), record.external_id.clone()))
-                .map(|(_, s)| s);
+            let held = self.pending.get(entity, &record.external_id);
             // Then one whose write is under way, then the store.
             let writing = self
                 .writing
@@ -444,10 +442,7 @@ impl Walk<'_> {
                     else {
                         continue; // a conflict for a person: nothing overwritten
                     };
-                    self.pending.insert(
-                        (entity.to_owned(), record.external_id.clone()),
-                        (kind, state),
-                    );
+                    self.pending.insert(entity, kind, state);
                     changed.push(ChangedRecord {
                         record,
                         kind,
@@ -457,8 +452,7 @@ impl Walk<'_> {
                 Change::Unchanged => self.counters.records_unchanged += 1,
                 Change::Deleted(tombstone) => {
                     // A deletion supersedes a change still held back.
-                    self.pending
-                        .remove(&(entity.to_owned(), record.external_id.clone()));
+                    self.pending.remove(entity, &record.external_id);
                     deleted.push((record, tombstone));
                 }
                 Change::AlreadyGone => {}
@@ -672,9 +666,7 @@ impl Walk<'_> {
         let mut states = Vec::with_capacity(outgoing.records.len() + deleted.len());
         for published in outgoing.records {
             let entity = published.record.entity_type;
-            let Some((kind, state)) = self
-                .pending
-                .remove(&(entity.clone(), published.record.external_id))
+            let Some((kind, state)) = self.pending.remove(&entity, &published.record.external_id)
             else {
                 continue; // deleted while held: its tombstone is already written
             };
