@@ -23,12 +23,18 @@ impl HeldStates {
     }
 
     /// Holds a record's new state, replacing one held for it before.
-    pub(super) fn insert(&mut self, entity: &str, kind: ChangeKind, state: RecordState) {
+    pub(super) fn insert(
+        &mut self,
+        entity: &str,
+        external_id: &str,
+        kind: ChangeKind,
+        state: RecordState,
+    ) {
         let held = match self.by_entity.get_mut(entity) {
             Some(held) => held,
             None => self.by_entity.entry(entity.to_owned()).or_default(),
         };
-        held.insert(state.external_id.clone(), (kind, state));
+        held.insert(external_id.to_owned(), (kind, state));
     }
 
     pub(super) fn remove(
@@ -73,15 +79,22 @@ mod tests {
         let mut held = HeldStates::default();
         held.insert(
             "deal",
+            "7",
             ChangeKind::Created,
             state("deal", "7", r#"{"v":1}"#),
         );
         held.insert(
             "deal",
+            "7",
             ChangeKind::Updated,
             state("deal", "7", r#"{"v":2}"#),
         );
-        held.insert("account", ChangeKind::Created, state("account", "7", "{}"));
+        held.insert(
+            "account",
+            "7",
+            ChangeKind::Created,
+            state("account", "7", "{}"),
+        );
         let deal = held.get("deal", "7").expect("held");
         assert_eq!(
             deal.snapshot.as_deref().map(|s| s.get()),

@@ -442,7 +442,8 @@ impl Walk<'_> {
                     else {
                         continue; // a conflict for a person: nothing overwritten
                     };
-                    self.pending.insert(entity, kind, state);
+                    self.pending
+                        .insert(entity, &record.external_id, kind, state);
                     changed.push(ChangedRecord {
                         record,
                         kind,
