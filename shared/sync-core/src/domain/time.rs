@@ -12,16 +12,19 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub fn format(t: &DateTime<Utc>) -> String {
-    match Text::of(t) {
-        Some(text) => text.as_str().to_owned(),
-        None => t.to_rfc3339_opts(SecondsFormat::Micros, true),
-    }
+    with_text(t, str::to_owned)
 }
 
 pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    with_text(t, |text| s.serialize_str(text))
+}
+
+/// Hands `t`'s text to `f`: from the stack where [`Text`] can write it,
+/// else chrono's.
+fn with_text<R>(t: &DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
     match Text::of(t) {
-        Some(text) => s.serialize_str(text.as_str()),
-        None => s.serialize_str(&format(t)),
+        Some(text) => f(text.as_str()),
+        None => f(&t.to_rfc3339_opts(SecondsFormat::Micros, true)),
     }
 }
 

@@ -202,17 +202,15 @@ impl<'a> RecordPublisher<'a> {
         let task = self.ctx.task;
         // The batch's id follows from the record versions it carries.
         let mut versions = Vec::with_capacity(records.len() * 48);
-        // Each record's bytes, its key, id and names; the envelope's ~1 KiB.
-        let capacity = records
-            .iter()
-            .map(|c| c.record.raw.get().len() + 2 * c.record.external_id.len() + 160)
-            .sum::<usize>()
-            + 1024;
+        // The body's size: each record's bytes, key, id and field names,
+        // and the envelope's ~1 KiB.
+        let mut capacity = 1024;
         let batch: Vec<BatchRecord> = records
             .iter()
             .map(|c| {
                 let key =
                     idempotency_key(&task.integration_id, &c.record.external_id, task.task_id);
+                capacity += c.record.raw.get().len() + key.len() + c.record.external_id.len() + 64;
                 versions.extend_from_slice(key.as_bytes());
                 versions.extend_from_slice(&c.record.modified_at.timestamp_micros().to_le_bytes());
                 BatchRecord {
