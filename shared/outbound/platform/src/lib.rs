@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod integration_manager;
+mod members;
 pub mod proxy;
 pub mod secret_management;
 pub mod shard_manager;
