@@ -27,9 +27,16 @@ use sync_core::ports::store::StoreError;
 /// commits at once (an index page written by each of them is copied once).
 const SPACING: Duration = Duration::from_millis(100);
 
-/// ~64 MiB of WAL (4 KiB pages): past it the WAL is reset even if that makes
-/// the writer wait for one checkpoint.
-const RESTART_AT_FRAMES: i64 = 16_384;
+/// Past this much WAL it is reset even if that makes the writer wait for one
+/// checkpoint. Counted in frames of the file's own page size: a count fixed
+/// for 4 KiB pages let a file of 32 KiB pages grow its WAL to ~200 MiB in a
+/// first sync of 1M records.
+const RESTART_AT_BYTES: i64 = 64 * 1024 * 1024;
+
+/// How many frames (one page each) make [`RESTART_AT_BYTES`].
+pub(crate) fn restart_at_frames(page_size: i64) -> i64 {
+    RESTART_AT_BYTES / page_size.max(512)
+}
 
 /// The writer's handle on the checkpoint thread; the thread ends when the
 /// last store clone holding it is dropped.
@@ -45,10 +52,14 @@ impl Checkpointer {
         connection
             .busy_timeout(Duration::from_secs(1))
             .map_err(|e| StoreError::Unavailable(format!("sqlite: {e}")))?;
+        let page_size: i64 = connection
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(|e| StoreError::Unavailable(format!("sqlite: {e}")))?;
+        let restart_at = restart_at_frames(page_size);
         let (nudge, nudges) = sync_channel(1);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&connection, &nudges))
+            .spawn(move || run(&connection, &nudges, restart_at))
             .map_err(|e| {
                 StoreError::Unavailable(format!(
                     "cannot start the checkpoint thread for {}: {e}",
@@ -72,10 +83,10 @@ impl Checkpointer {
     }
 }
 
-fn run(connection: &Connection, nudges: &Receiver<()>) {
+fn run(connection: &Connection, nudges: &Receiver<()>, restart_at: i64) {
     while nudges.recv().is_ok() {
         match checkpoint(connection, "PASSIVE") {
-            Ok(passive) if passive.frames >= RESTART_AT_FRAMES => {
+            Ok(passive) if passive.frames >= restart_at => {
                 match checkpoint(connection, "RESTART") {
                     Ok(restart) if restart.busy => tracing::debug!(
                         frames = restart.frames,
@@ -118,6 +129,17 @@ pub(crate) fn checkpoint(connection: &Connection, mode: &str) -> rusqlite::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wal_is_reset_at_the_same_size_whatever_the_page_size() {
+        for page_size in [4096, 16_384, 32_768, 65_536] {
+            assert_eq!(
+                restart_at_frames(page_size) * page_size,
+                64 * 1024 * 1024,
+                "{page_size}"
+            );
+        }
+    }
 
     #[test]
     fn a_nudge_copies_the_wal_back_without_the_writer() {

@@ -94,10 +94,18 @@ impl SqliteStore {
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(unexpected)?;
         // Checkpoints run on a thread of their own (see `checkpoint`); the
-        // writer's own, at ~256 MiB of WAL, is only the backstop should that
-        // thread be gone.
+        // writer's own, at four times the thread's restart size (256 MiB of
+        // WAL, in frames of this file's page size), is only the backstop
+        // should that thread be gone.
+        let page_size: i64 = writer
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(unexpected)?;
         writer
-            .pragma_update(None, "wal_autocheckpoint", 65_536)
+            .pragma_update(
+                None,
+                "wal_autocheckpoint",
+                4 * checkpoint::restart_at_frames(page_size),
+            )
             .map_err(unexpected)?;
         // A WAL that grew (a long sync) is cut back to 64 MiB when it restarts.
         writer
