@@ -39,18 +39,26 @@ pub(crate) struct Members<'a> {
 /// A member: its name and its value's text, exactly as written (without
 /// the whitespace around it).
 pub(crate) struct Member<'a> {
-    escaped_name: &'a str,
+    /// The name as written, its quotes included.
+    quoted_name: &'a str,
     pub value: &'a str,
 }
 
 impl<'a> Member<'a> {
     /// The member's name with its escapes resolved (`"\u0069d"` is `id`).
     pub fn name(&self) -> Cow<'a, str> {
-        if !self.escaped_name.contains('\\') {
-            return Cow::Borrowed(self.escaped_name);
-        }
-        let quoted = format!("\"{}\"", self.escaped_name);
-        serde_json::from_str::<String>(&quoted).map_or(Cow::Borrowed(""), Cow::Owned)
+        string_text(self.quoted_name).unwrap_or(Cow::Borrowed(""))
+    }
+}
+
+/// The text a JSON string (quotes included) stands for, borrowed unless it
+/// holds an escape; `None` when `value` is not a string.
+pub(crate) fn string_text(value: &str) -> Option<Cow<'_, str>> {
+    let inner = value.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(value).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
     }
 }
 
@@ -71,7 +79,7 @@ impl<'a> Iterator for Members<'a> {
         let value_start = skip_whitespace(bytes, colon + 1);
         let value_end = value_end(bytes, value_start)?;
         let member = Member {
-            escaped_name: self.text.get(self.at + 1..key_end - 1)?,
+            quoted_name: self.text.get(self.at..key_end)?,
             value: self.text.get(value_start..value_end)?,
         };
         let after = skip_whitespace(bytes, value_end);

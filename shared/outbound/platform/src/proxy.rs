@@ -9,7 +9,7 @@
 //! Records keep the bytes integration-manager sent: only the id, the
 //! modification time and the deletion flag are read out of them.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -82,16 +82,6 @@ impl<'a> Keys<'a> {
     }
 }
 
-/// The text of a JSON string value, or `None` when `value` is not one.
-fn string_value(value: &str) -> Option<Cow<'_, str>> {
-    let inner = value.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.contains('\\') {
-        serde_json::from_str::<String>(value).ok().map(Cow::Owned)
-    } else {
-        Some(Cow::Borrowed(inner))
-    }
-}
-
 fn no_id() -> ProviderError {
     ProviderError::Unexpected(anyhow::anyhow!(
         "integration-manager sent a record without an id"
@@ -102,7 +92,7 @@ fn no_id() -> ProviderError {
 fn to_record(entity_type: &str, raw: Box<RawValue>) -> Result<ExternalRecord, ProviderError> {
     let keys = Keys::of(raw.get()).ok_or_else(no_id)?;
     let id = keys.id.into_iter().flatten().next().ok_or_else(no_id)?;
-    let external_id = match string_value(id) {
+    let external_id = match members::string_text(id) {
         Some(id) => id.into_owned(),
         // A number is its text as serde_json writes it (`7`, `1.5`).
         None => match serde_json::from_str::<Value>(id) {
@@ -115,7 +105,7 @@ fn to_record(entity_type: &str, raw: Box<RawValue>) -> Result<ExternalRecord, Pr
         .into_iter()
         .flatten()
         .next()
-        .and_then(string_value)
+        .and_then(members::string_text)
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map_or_else(sync_core::domain::time::now, |t| t.with_timezone(&Utc));
     let deleted = keys.deleted.into_iter().flatten().next() == Some("true");

@@ -45,15 +45,17 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread on its own connection to `path`.
-    pub(crate) fn start(connection: Connection, path: &Path) -> Result<Self, StoreError> {
+    /// Starts the thread on its own connection to `path`, a file of pages
+    /// of `page_size` bytes.
+    pub(crate) fn start(
+        connection: Connection,
+        path: &Path,
+        page_size: i64,
+    ) -> Result<Self, StoreError> {
         // A RESTART gives up (and is tried again) before a writer waiting
         // for it would (the store's connections wait 5 s).
         connection
             .busy_timeout(Duration::from_secs(1))
-            .map_err(|e| StoreError::Unavailable(format!("sqlite: {e}")))?;
-        let page_size: i64 = connection
-            .query_row("PRAGMA page_size", [], |row| row.get(0))
             .map_err(|e| StoreError::Unavailable(format!("sqlite: {e}")))?;
         let restart_at = restart_at_frames(page_size);
         let (nudge, nudges) = sync_channel(1);
@@ -151,7 +153,8 @@ mod tests {
         writer
             .execute_batch("CREATE TABLE t (x BLOB); INSERT INTO t VALUES (zeroblob(100000));")
             .unwrap();
-        let checkpointer = Checkpointer::start(Connection::open(&path).unwrap(), &path).unwrap();
+        let checkpointer =
+            Checkpointer::start(Connection::open(&path).unwrap(), &path, 4096).unwrap();
         checkpointer.nudge();
         // In WAL mode only a checkpoint writes the database file: it holds
         // the row once the thread has copied it back.

@@ -116,7 +116,7 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| connect(&path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let checkpointer = Checkpointer::start(connect(&path)?, &path)?;
+        let checkpointer = Checkpointer::start(connect(&path)?, &path, page_size)?;
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             checkpointer: Arc::new(checkpointer),
