@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::template::Template;
+use super::template::push_padded;
 
 /// Records sharing one modification timestamp, so paging must cope with ties.
 const RECORDS_PER_TIMESTAMP: u64 = 3;
@@ -52,7 +52,7 @@ pub struct RecordGenerator {
     entity: EntityKind,
 }
 
-const STAGES: [(&str, u8); 6] = [
+pub(crate) const STAGES: [(&str, u8); 6] = [
     ("Prospecting", 10),
     ("Qualification", 20),
     ("Needs Analysis", 40),
@@ -60,16 +60,16 @@ const STAGES: [(&str, u8); 6] = [
     ("Negotiation", 80),
     ("Closed Won", 100),
 ];
-const COMPANIES: [&str; 8] = [
+pub(crate) const COMPANIES: [&str; 8] = [
     "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell",
 ];
-const FIRST_NAMES: [&str; 8] = [
+pub(crate) const FIRST_NAMES: [&str; 8] = [
     "Ada", "Grace", "Alan", "Linus", "Barbara", "Ken", "Edsger", "Radia",
 ];
-const LAST_NAMES: [&str; 8] = [
+pub(crate) const LAST_NAMES: [&str; 8] = [
     "Lovelace", "Hopper", "Turing", "Torvalds", "Liskov", "Thompson", "Dijkstra", "Perlman",
 ];
-const INDUSTRIES: [&str; 5] = [
+pub(crate) const INDUSTRIES: [&str; 5] = [
     "Software",
     "Manufacturing",
     "Retail",
@@ -104,7 +104,20 @@ impl RecordGenerator {
     }
 
     pub fn external_id(&self, index: u64) -> String {
-        format!("{}-{index:09}", self.entity.id_prefix())
+        let mut id = String::with_capacity(16);
+        self.push_external_id(&mut id, index);
+        id
+    }
+
+    /// `PREFIX-000000042`: the index in at least nine digits.
+    pub(crate) fn push_external_id(&self, out: &mut String, index: u64) {
+        out.push_str(self.entity.id_prefix());
+        out.push('-');
+        push_padded(out, index, 9);
+    }
+
+    pub(crate) fn kind(&self) -> EntityKind {
+        self.entity
     }
 
     pub fn index_of(&self, external_id: &str) -> Option<u64> {
@@ -132,7 +145,7 @@ impl RecordGenerator {
         whole.saturating_mul(RECORDS_PER_TIMESTAMP)
     }
 
-    fn rng(&self, index: u64) -> ChaCha8Rng {
+    pub(crate) fn rng(&self, index: u64) -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(
             self.seed ^ self.entity.salt() ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d),
         )
@@ -144,13 +157,15 @@ impl RecordGenerator {
         index: u64,
         pushed: Option<(&serde_json::Map<String, serde_json::Value>, DateTime<Utc>)>,
     ) -> (Box<RawValue>, DateTime<Utc>) {
-        let modified_at = pushed.map_or_else(|| self.modified_at(index), |(_, at)| at);
+        let Some((fields, modified_at)) = pushed else {
+            let modified_at = self.modified_at(index);
+            let text = self.write_generated(index, modified_at);
+            let raw = RawValue::from_string(text).expect("generated records are JSON");
+            return (raw, modified_at);
+        };
         let id = self.external_id(index);
         let generated = self.generate(index, &id, modified_at);
-        (
-            render(&generated, pushed.map(|(fields, _)| fields)),
-            modified_at,
-        )
+        (overlaid(&generated, fields), modified_at)
     }
 
     /// The record's fields: drawn from its own random stream, in this order.
@@ -224,59 +239,88 @@ impl RecordGenerator {
     }
 }
 
-/// A generated record as JSON text, with pushed fields overlaid. Unpushed
-/// records (nearly all) are written from their template; pushed ones through
-/// serde, which overlays the fields.
-fn render(
+/// A generated record as JSON text with pushed fields overlaid, through
+/// serde (unpushed records, nearly all, are written by `write_generated`).
+fn overlaid(
     record: &Generated<'_>,
-    pushed: Option<&serde_json::Map<String, serde_json::Value>>,
+    fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Box<RawValue> {
-    let raw = match pushed {
-        None => {
-            let mut text = String::with_capacity(1024);
-            record.write_json(&mut text);
-            RawValue::from_string(text)
-        }
-        Some(fields) => serde_json::to_value(record).and_then(|value| match value {
+    serde_json::to_value(record)
+        .and_then(|value| match value {
             serde_json::Value::Object(mut map) => {
                 map.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
                 serde_json::value::to_raw_value(&map)
             }
             other => serde_json::value::to_raw_value(&other),
-        }),
-    };
-    raw.expect("generated records always serialise")
+        })
+        .expect("generated records always serialise")
 }
 
-fn epoch() -> DateTime<Utc> {
+pub(crate) fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
         .expect("valid date")
 }
 
 fn description(rng: &mut ChaCha8Rng) -> String {
-    // Every pair of words, "first second", by the byte that picks the pair
-    // (low four bits the first word): half the copies of a word at a time.
-    static PAIRS: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..256)
-            .map(|pair| format!("{} {}", WORDS[pair & 0xf], WORDS[pair >> 4]))
-            .collect()
-    });
-    const _: () = assert!(DESCRIPTION_WORDS.is_multiple_of(2));
     let mut text = String::with_capacity(DESCRIPTION_WORDS * 9);
-    // Four bits pick one of the sixteen words: one random draw per sixteen words.
-    let mut bits = 0u64;
-    for pair in 0..DESCRIPTION_WORDS / 2 {
-        if pair > 0 {
-            text.push(' ');
-        }
-        if pair.is_multiple_of(8) {
-            bits = rng.next_u64();
-        }
-        text.push_str(&PAIRS[(bits & 0xff) as usize]);
-        bits >>= 8;
-    }
+    DescriptionDraws::draw(rng).push(&mut text);
     text
+}
+
+/// A description's random bits: four pick one of the sixteen words, so one
+/// draw serves sixteen words.
+pub(crate) struct DescriptionDraws([u64; DESCRIPTION_WORDS.div_ceil(16)]);
+
+impl DescriptionDraws {
+    pub(crate) fn draw(rng: &mut ChaCha8Rng) -> Self {
+        DescriptionDraws(std::array::from_fn(|_| rng.next_u64()))
+    }
+
+    /// The words, "first second" a pair at a time by the byte that picks the
+    /// pair (low four bits the first word). Each pair is copied as a whole
+    /// slot of [`Pair`] into a buffer on the stack (a fixed-size copy, not a
+    /// call to copy a few bytes), then the text in one piece.
+    pub(crate) fn push(&self, text: &mut String) {
+        static PAIRS: LazyLock<Vec<Pair>> = LazyLock::new(|| {
+            (0..256)
+                .map(|pair| Pair::of(WORDS[pair & 0xf], WORDS[pair >> 4]))
+                .collect()
+        });
+        const _: () = assert!(DESCRIPTION_WORDS.is_multiple_of(2));
+        let mut buffer = [b' '; DESCRIPTION_WORDS / 2 * PAIR_SLOT];
+        let mut end = 0;
+        for pair in 0..DESCRIPTION_WORDS / 2 {
+            let byte = (self.0[pair / 8] >> (8 * (pair % 8))) & 0xff;
+            let Pair { slot, len } = &PAIRS[byte as usize];
+            buffer[end..end + PAIR_SLOT].copy_from_slice(slot);
+            end += len;
+        }
+        // Each pair's slot ends with the space before the next pair.
+        let words = &buffer[..end - 1];
+        text.push_str(std::str::from_utf8(words).expect("the words are ASCII"));
+    }
+}
+
+/// Room for the longest pair of words and the space after it.
+const PAIR_SLOT: usize = 32;
+
+/// "first second " in a fixed slot, and how much of the slot it fills.
+struct Pair {
+    slot: [u8; PAIR_SLOT],
+    len: usize,
+}
+
+impl Pair {
+    fn of(first: &str, second: &str) -> Self {
+        let text = format!("{first} {second} ");
+        let mut slot = [b' '; PAIR_SLOT];
+        slot[..text.len()].copy_from_slice(text.as_bytes());
+        Pair {
+            slot,
+            len: text.len(),
+        }
+    }
 }
 
 /// A generated record's fields, of its entity's kind.

@@ -113,20 +113,17 @@ impl Provider for SandboxProvider {
             entity,
             request.modified_since,
         );
+        let changed = self
+            .overlay
+            .changed_ids(integration.tenant_id, &integration.id, entity);
         let mut records = Vec::with_capacity(request.page_size);
         let mut position = parse_cursor(request.cursor.as_deref(), first)?;
         while records.len() < request.page_size {
             match position {
                 Position::Generated(index) if index < total => {
                     let external_id = generator.external_id(index);
-                    let key = OverlayKey::new(
-                        integration.tenant_id,
-                        &integration.id,
-                        entity,
-                        &external_id,
-                    );
                     // A changed record appears once, where its change put it.
-                    if !self.overlay.contains(&key) {
+                    if !changed.contains(&external_id) {
                         let (raw, modified_at) = generator.record(index, None);
                         records.push(ExternalRecord {
                             entity_type: request.entity_type.clone(),
