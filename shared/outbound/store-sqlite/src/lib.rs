@@ -251,6 +251,9 @@ fn rows_by_id(
     let mut found = Vec::with_capacity(ids.len());
     // SQLite binds at most 32766 parameters; stay far below.
     for chunk in ids.chunks(500) {
+        if !any_between(conn, part, chunk)? {
+            continue;
+        }
         let placeholders = vec!["?"; chunk.len()].join(",");
         let sql = format!(
             "SELECT id, etag, {columns} FROM documents
@@ -273,9 +276,28 @@ fn rows_by_id(
     Ok(found)
 }
 
-/// `body -> '$.field'` for each field: SQLite parses a body once for all of
-/// them (its JSON cache) and answers each value as JSON text, or NULL when
-/// the document lacks it.
+/// Whether any document of the partition has an id from the least of
+/// `ids` to the greatest (SQLite's text order is Rust's byte order): one
+/// seek. A first sync asks for a page of ids none of which exists yet; this
+/// answers it without the `IN` list's sort and a seek per id (0.4 s of a
+/// first sync of 300k records, on the walk's path). Not worth asking for a
+/// few ids.
+fn any_between(conn: &Connection, part: i64, ids: &[String]) -> Result<bool, StoreError> {
+    let (Some(least), Some(greatest)) = (ids.iter().min(), ids.iter().max()) else {
+        return Ok(false);
+    };
+    if ids.len() < 16 {
+        return Ok(true);
+    }
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM documents WHERE part = ?1 AND id BETWEEN ?2 AND ?3)",
+    )
+    .map_err(unexpected)?
+    .query_row(rusqlite::params![part, least, greatest], |row| row.get(0))
+    .map_err(unexpected)
+}
+
+/// A connection to the file that waits up to 5 s for a lock.
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -761,6 +783,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_in_dir(dir.path()).unwrap();
         store_contract::run_all(&store).await;
+    }
+
+    /// A read whose ids' range holds no document is answered empty without
+    /// a lookup per id; one whose range holds documents finds those asked
+    /// for, wherever they sit among the ids (first, middle or last, in any
+    /// order), and none between them that was not asked for.
+    #[tokio::test]
+    async fn a_read_finds_what_its_range_holds_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        let tenant = Uuid::new_v4();
+        let present: Vec<(String, String)> = (100..200)
+            .map(|i| (format!("m{i:05}"), format!(r#"{{"n":{i}}}"#)))
+            .collect();
+        store
+            .upsert_many_text(Collection::SyncState, tenant, present)
+            .await
+            .unwrap();
+        let read = |ids: Vec<String>| {
+            let store = &store;
+            async move {
+                let mut found: Vec<String> = store
+                    .read_many_fields(Collection::SyncState, tenant, &ids, &["n"])
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|d| d.id)
+                    .collect();
+                found.sort();
+                found
+            }
+        };
+        let absent = |prefix: &str, n: usize| -> Vec<String> {
+            (0..n).map(|i| format!("{prefix}{i:05}")).collect()
+        };
+
+        assert!(read(absent("a", 500)).await.is_empty(), "all below");
+        assert!(read(absent("z", 40)).await.is_empty(), "all above");
+        // Absent ids between present ones.
+        let between: Vec<String> = (100..140).map(|i| format!("m{i:05}-gone")).collect();
+        assert!(read(between).await.is_empty());
+        for at in [0, 20, 40] {
+            let mut ids = absent("z", 20);
+            ids.extend(absent("a", 20));
+            ids.insert(at, "m00150".into());
+            assert_eq!(read(ids).await, ["m00150"], "present at {at}");
+        }
     }
 
     /// A read of more ids than one statement takes (500) is made of several:

@@ -833,7 +833,11 @@ struct Progress {
 /// before's, so events keep their order) while the broker still confirms
 /// the page before's and the store writes it (this page's states wait for
 /// that write), so the broker's confirms and the store's writes overlap.
-const IN_FLIGHT: usize = 2;
+/// Four, not two: with two, a first sync's walk waited half its time for
+/// the page two before to be confirmed and written (a probe of a 300k
+/// first sync: 1.0 s of 2.1 s; with four 0.5 s, and the sync 5–15 % faster),
+/// for ~6 MB more of records held.
+const IN_FLIGHT: usize = 4;
 
 /// How often a run records its cursors and progress (task counters, the
 /// execution): one write each per second at most instead of per page, so a
