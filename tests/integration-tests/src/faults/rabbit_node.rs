@@ -97,8 +97,15 @@ impl PrivateRabbitNode {
     async fn wait_until_serving(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let connected = lapin::Connection::connect(&self.url(), Default::default()).await;
-            if let Ok(connection) = connected {
+            // Each attempt bounded: one made while the node was still booting
+            // once never answered (no socket, no timer: the test hung, where
+            // it takes ten seconds).
+            let connected = tokio::time::timeout(
+                Duration::from_secs(5),
+                lapin::Connection::connect(&self.url(), Default::default()),
+            )
+            .await;
+            if let Ok(Ok(connection)) = connected {
                 let _ = connection.close(200, "ok".into()).await;
                 return;
             }
