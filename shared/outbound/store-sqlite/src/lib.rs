@@ -283,12 +283,12 @@ fn rows_by_id(
 /// first sync of 300k records, on the walk's path). Not worth asking for a
 /// few ids.
 fn any_between(conn: &Connection, part: i64, ids: &[String]) -> Result<bool, StoreError> {
+    if ids.len() < 16 {
+        return Ok(!ids.is_empty());
+    }
     let (Some(least), Some(greatest)) = (ids.iter().min(), ids.iter().max()) else {
         return Ok(false);
     };
-    if ids.len() < 16 {
-        return Ok(true);
-    }
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM documents WHERE part = ?1 AND id BETWEEN ?2 AND ?3)",
     )

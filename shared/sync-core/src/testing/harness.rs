@@ -6,9 +6,10 @@ use std::sync::Arc;
 use crate::{
     assembly::{Adapters, Core},
     config::{self, Settings},
-    domain::{Integration, TenantId},
+    domain::{Direction, Integration, TenantId},
+    engine::TriggerRequest,
     outbound::{FileDirectory, InProcessBus},
-    ports::{Provider, ProviderRegistry},
+    ports::{EventBus, Provider, ProviderRegistry},
     repository::Repository,
     testing::{FakeProvider, MemoryStore},
 };
@@ -75,21 +76,41 @@ impl Harness {
         } else {
             Core::assemble
         };
-        let core = assemble(
-            settings,
-            Adapters {
-                store: store.clone(),
-                bus: Arc::new(bus.clone()),
-                directory: Arc::new(FileDirectory::from_integrations(integrations)),
-                providers: ProviderRegistry::default().with("fake", provider),
-                shards: None,
-                connections: None,
-            },
-        );
+        let adapters = adapters(store.clone(), Arc::new(bus.clone()), integrations, provider);
         Harness {
-            core,
+            core: assemble(settings, adapters),
             bus,
             repo: Repository::new(store),
         }
+    }
+}
+
+/// The harness's adapters over `store` and `bus`: integrations from a list,
+/// `provider` as provider `fake`, no platform neighbours. For a test that
+/// needs a bus of its own.
+pub fn adapters(
+    store: Arc<MemoryStore>,
+    bus: Arc<dyn EventBus>,
+    integrations: Vec<Integration>,
+    provider: Arc<dyn Provider>,
+) -> Adapters {
+    Adapters {
+        store,
+        bus,
+        directory: Arc::new(FileDirectory::from_integrations(integrations)),
+        providers: ProviderRegistry::default().with("fake", provider),
+        shards: None,
+        connections: None,
+    }
+}
+
+/// An inbound sync of every enabled entity of `integration_id`, asked by no one.
+pub fn inbound_trigger(integration_id: &str) -> TriggerRequest {
+    TriggerRequest {
+        integration_id: integration_id.into(),
+        direction: Direction::Inbound,
+        entity_type: None,
+        filters: None,
+        triggered_by: None,
     }
 }

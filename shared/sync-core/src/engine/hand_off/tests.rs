@@ -7,11 +7,11 @@ use tokio::{sync::broadcast, time::Instant};
 
 use super::*;
 use crate::{
-    domain::{Direction, events::OutboundEvent},
+    domain::events::OutboundEvent,
     engine::{TriggerError, TriggerRequest},
     testing::{
         Harness,
-        harness::{fake_integration, settings},
+        harness::{fake_integration, inbound_trigger, settings},
     },
 };
 
@@ -34,13 +34,7 @@ fn harness(handing_off: bool) -> Harness {
 }
 
 fn request() -> TriggerRequest {
-    TriggerRequest {
-        integration_id: INTEGRATION.into(),
-        direction: Direction::Inbound,
-        entity_type: None,
-        filters: None,
-        triggered_by: None,
-    }
+    inbound_trigger(INTEGRATION)
 }
 
 fn drain(events: &mut broadcast::Receiver<OutboundEvent>) -> Vec<OutboundEvent> {

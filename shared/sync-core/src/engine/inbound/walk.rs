@@ -760,13 +760,13 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Waits for the oldest page in flight; its error is the run's.
     /// The changed records of the pages in flight (their states, events
     /// and frames are what a page in flight holds in memory).
     fn states_in_flight(&self) -> usize {
         self.writing.iter().map(|w| w.states.len()).sum()
     }
 
+    /// Waits for the oldest page in flight; its error is the run's.
     async fn settle_oldest(&mut self) -> Result<(), RunError> {
         let Some(writing) = self.writing.pop_front() else {
             return Ok(());

@@ -17,14 +17,12 @@ use std::{
 use async_trait::async_trait;
 
 use crate::{
-    assembly::{Adapters, Core},
-    domain::{Direction, TenantId, events::OutboundEvent},
-    engine::TriggerRequest,
-    outbound::FileDirectory,
-    ports::{Confirming, EventBus, ProviderRegistry, PublishError},
+    assembly::Core,
+    domain::{TenantId, events::OutboundEvent},
+    ports::{Confirming, EventBus, PublishError},
     testing::{
         FakeProvider, MemoryStore,
-        harness::{fake_integration, settings},
+        harness::{adapters, fake_integration, inbound_trigger, settings},
     },
 };
 
@@ -62,32 +60,19 @@ async fn pages_sent_unconfirmed(page_size: usize) -> usize {
     let bus = Arc::new(NeverConfirms::default());
     let core = Core::assemble(
         settings,
-        Adapters {
-            store: Arc::new(MemoryStore::default()),
-            bus: bus.clone(),
-            directory: Arc::new(FileDirectory::from_integrations(vec![fake_integration(
-                tenant,
-                INTEGRATION,
-                &["account"],
-            )])),
-            providers: ProviderRegistry::default().with(
-                "fake",
-                Arc::new(FakeProvider {
-                    records_per_entity: 10_000,
-                }),
-            ),
-            shards: None,
-            connections: None,
-        },
+        adapters(
+            Arc::new(MemoryStore::default()),
+            bus.clone(),
+            vec![fake_integration(tenant, INTEGRATION, &["account"])],
+            Arc::new(FakeProvider {
+                records_per_entity: 10_000,
+            }),
+        ),
     );
-    let request = TriggerRequest {
-        integration_id: INTEGRATION.into(),
-        direction: Direction::Inbound,
-        entity_type: None,
-        filters: None,
-        triggered_by: None,
-    };
-    core.engine.trigger(tenant, request).await.unwrap();
+    core.engine
+        .trigger(tenant, inbound_trigger(INTEGRATION))
+        .await
+        .unwrap();
     // The clock is paused: it moves on only once every task waits, so the
     // walk has sent all it will by the end of this sleep.
     tokio::time::sleep(Duration::from_secs(30)).await;

@@ -10,12 +10,11 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 
 use crate::{
-    domain::{Direction, Integration, TaskStatus, TenantId},
-    engine::TriggerRequest,
+    domain::{Integration, TaskStatus, TenantId},
     ports::provider::{PageRequest, Provider, ProviderError, PushOutcome, PushRequest, RecordPage},
     testing::{
         FakeProvider, Harness,
-        harness::{fake_integration, settings},
+        harness::{fake_integration, inbound_trigger, settings},
     },
 };
 
@@ -62,14 +61,10 @@ async fn a_page_already_read_is_taken_without_waiting_on_a_timer() {
     let engine = &h.core.engine;
 
     let started = tokio::time::Instant::now();
-    let request = TriggerRequest {
-        integration_id: INTEGRATION.into(),
-        direction: Direction::Inbound,
-        entity_type: None,
-        filters: None,
-        triggered_by: None,
-    };
-    let task = engine.trigger(tenant, request).await.unwrap();
+    let task = engine
+        .trigger(tenant, inbound_trigger(INTEGRATION))
+        .await
+        .unwrap();
     engine.runner().idle().await;
     let elapsed = started.elapsed();
 
