@@ -17,6 +17,8 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use super::{TenantId, task::PendingEvent};
 
+mod text;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordState {
@@ -67,29 +69,7 @@ pub struct RecordState {
     pub outbox: Vec<PendingEvent>,
 }
 
-/// A [`RecordHead`] as written beside its state: the fields of
-/// [`RecordHead::FIELDS`], borrowed from the state, absent ones left out.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HeadOf<'a> {
-    external_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_hash: Option<&'a str>,
-    deleted: bool,
-}
-
 impl RecordState {
-    /// The state's head as JSON text: what a store's `read_many_fields` of
-    /// [`RecordHead::FIELDS`] answers for it.
-    pub fn head_text(&self) -> String {
-        serde_json::to_string(&HeadOf {
-            external_id: &self.external_id,
-            raw_hash: self.raw_hash.as_deref(),
-            deleted: self.deleted,
-        })
-        .expect("strings and a bool serialise")
-    }
-
     /// `rec-<scope>-e<external id>`: see [`StateIds`].
     pub fn document_id(integration_id: &str, entity_type: &str, external_id: &str) -> String {
         StateIds::new(integration_id, entity_type).id(external_id)

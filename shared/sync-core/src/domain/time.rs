@@ -21,7 +21,7 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
 
 /// Hands `t`'s text to `f`: from the stack where [`Text`] can write it,
 /// else chrono's.
-fn with_text<R>(t: &DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
+pub(crate) fn with_text<R>(t: &DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
     match Text::of(t) {
         Some(text) => f(text.as_str()),
         None => f(&t.to_rfc3339_opts(SecondsFormat::Micros, true)),

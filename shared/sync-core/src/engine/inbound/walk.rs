@@ -118,9 +118,10 @@ struct Walk<'a> {
 
 /// States of a page whose write is under way, by document id, so the next
 /// page classifies against them rather than a store that may not have them yet.
+/// Every record read looks its id up in each page in flight: foldhash, not SipHash.
 struct PageWrite {
     states: Arc<Vec<RecordState>>,
-    by_id: HashMap<String, usize>,
+    by_id: foldhash::HashMap<String, usize>,
     job: tokio::task::JoinHandle<Result<(), RunError>>,
 }
 
@@ -478,9 +479,9 @@ impl Walk<'_> {
         task: &SyncTask,
         records: &[ExternalRecord],
         ids: &[String],
-    ) -> Result<(HashMap<String, RecordState>, Vec<bool>), RunError> {
+    ) -> Result<(foldhash::HashMap<String, RecordState>, Vec<bool>), RunError> {
         let repo = &self.engine.repo;
-        let heads: HashMap<String, RecordHead> = repo
+        let heads: foldhash::HashMap<String, RecordHead> = repo
             .get_fields::<RecordState, RecordHead>(task.tenant_id, ids, RecordHead::FIELDS)
             .await?
             .into_iter()
@@ -500,7 +501,7 @@ impl Walk<'_> {
             }
         }
         let stored = if differ.is_empty() {
-            HashMap::new()
+            foldhash::HashMap::default()
         } else {
             repo.get_many::<RecordState>(task.tenant_id, &differ)
                 .await?
