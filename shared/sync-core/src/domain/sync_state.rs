@@ -253,6 +253,13 @@ pub struct CursorPosition {
     pub external_id: String,
 }
 
+impl CursorPosition {
+    /// The position as a borrowed key, ordered as positions are.
+    pub fn key(&self) -> (DateTime<Utc>, &str) {
+        (self.modified_at, &self.external_id)
+    }
+}
+
 impl std::fmt::Display for CursorPosition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -411,6 +418,13 @@ mod tests {
         };
         assert!(p("b", t) > p("a", t));
         assert!(p("a", t + chrono::Duration::seconds(1)) > p("z", t));
+        let later = t + chrono::Duration::seconds(1);
+        let all = [p("a", t), p("b", t), p("a", later), p("z", t), p("a", t)];
+        for a in &all {
+            for b in &all {
+                assert_eq!(a.key().cmp(&b.key()), a.cmp(b), "{a} against {b}");
+            }
+        }
     }
 
     #[test]

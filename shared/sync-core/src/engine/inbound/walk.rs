@@ -396,23 +396,26 @@ impl Walk<'_> {
         let mut changed = Vec::new();
         let mut deleted = Vec::new();
         for ((record, state_id), quiet) in records.into_iter().zip(ids).zip(quiet) {
-            let position = CursorPosition {
-                modified_at: record.modified_at,
-                external_id: record.external_id.clone(),
-            };
+            // Compared as borrowed keys: a position is built (its id
+            // copied) only where it moves the point reached.
+            let position = (record.modified_at, record.external_id.as_str());
             // Re-reads of the overlap window count apart, up to the budget.
-            let reread = checkpoint.as_ref().is_some_and(|c| position <= *c);
+            let reread = checkpoint.as_ref().is_some_and(|c| position <= c.key());
             let allowance = self.engine.settings.max_records_per_sync.saturating_mul(10);
             if reread && self.windowed && self.rereads < allowance {
                 self.rereads += 1;
             } else {
                 self.budget_used += 1;
             }
+            let owned = || CursorPosition {
+                modified_at: record.modified_at,
+                external_id: record.external_id.clone(),
+            };
             match self.reached.get_mut(entity) {
-                Some(reached) if position > *reached => *reached = position,
+                Some(reached) if position > reached.key() => *reached = owned(),
                 Some(_) => {}
                 None => {
-                    self.reached.insert(entity.to_owned(), position);
+                    self.reached.insert(entity.to_owned(), owned());
                 }
             }
             // A record changed earlier in this run and still held counts as known.
