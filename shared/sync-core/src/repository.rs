@@ -347,8 +347,8 @@ fn unparsable<T: Document>(e: serde_json::Error) -> StoreError {
     )))
 }
 
-/// A self-addressed document's JSON text, as stored.
-/// The document as JSON text, serialised into `scratch` (reused across a
+/// A self-addressed document's JSON text, as stored: written
+/// ([`Document::write_text`]) into `scratch` (reused across a
 /// batch, grown once) and copied out at its own length: a state is a few
 /// hundred bytes without a snapshot and kilobytes with one, and the 2 KiB
 /// buffer each state had before was kept with it until written (allocator

@@ -16,48 +16,67 @@ impl RecordState {
     /// Appends the state's JSON text to `out`: the same bytes as
     /// `serde_json::to_writer(out, self)`.
     pub fn write_text(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        // Every field by name, none left to `..`: a field added to the
+        // state does not compile here until it is written too.
+        let RecordState {
+            id,
+            tenant_id,
+            integration_id,
+            entity_type,
+            external_id,
+            content_hash,
+            raw_hash,
+            modified_at,
+            snapshot,
+            deleted,
+            synced_at,
+            last_task_id,
+            shard_id,
+            last_correlation_id,
+            outbox,
+        } = self;
         out.push(b'{');
         key(out, "id", true);
-        string(out, &self.id)?;
+        string(out, id)?;
         key(out, "tenantId", false);
-        uuid(out, &self.tenant_id);
+        uuid(out, tenant_id);
         key(out, "integrationId", false);
-        string(out, &self.integration_id)?;
+        string(out, integration_id)?;
         key(out, "entityType", false);
-        string(out, &self.entity_type)?;
+        string(out, entity_type)?;
         key(out, "externalId", false);
-        string(out, &self.external_id)?;
-        if let Some(hash) = &self.content_hash {
+        string(out, external_id)?;
+        if let Some(hash) = content_hash {
             key(out, "contentHash", false);
             string(out, hash)?;
         }
-        if let Some(hash) = &self.raw_hash {
+        if let Some(hash) = raw_hash {
             key(out, "rawHash", false);
             string(out, hash)?;
         }
         key(out, "modifiedAt", false);
-        timestamp(out, &self.modified_at);
-        if let Some(snapshot) = &self.snapshot {
+        timestamp(out, modified_at);
+        if let Some(snapshot) = snapshot {
             key(out, "snapshot", false);
             out.extend_from_slice(snapshot.get().as_bytes());
         }
         key(out, "deleted", false);
-        out.extend_from_slice(if self.deleted { b"true" } else { b"false" });
+        out.extend_from_slice(if *deleted { b"true" } else { b"false" });
         key(out, "syncedAt", false);
-        timestamp(out, &self.synced_at);
+        timestamp(out, synced_at);
         key(out, "lastTaskId", false);
-        uuid(out, &self.last_task_id);
-        if let Some(shard) = &self.shard_id {
+        uuid(out, last_task_id);
+        if let Some(shard) = shard_id {
             key(out, "shardId", false);
             string(out, shard)?;
         }
-        if let Some(correlation) = &self.last_correlation_id {
+        if let Some(correlation) = last_correlation_id {
             key(out, "lastCorrelationId", false);
             string(out, correlation)?;
         }
-        if !self.outbox.is_empty() {
+        if !outbox.is_empty() {
             key(out, "outbox", false);
-            serde_json::to_writer(&mut *out, &self.outbox)?;
+            serde_json::to_writer(&mut *out, outbox)?;
         }
         out.push(b'}');
         Ok(())
