@@ -46,14 +46,8 @@ impl RecordState {
         string(out, entity_type)?;
         key(out, "externalId", false);
         string(out, external_id)?;
-        if let Some(hash) = content_hash {
-            key(out, "contentHash", false);
-            string(out, hash)?;
-        }
-        if let Some(hash) = raw_hash {
-            key(out, "rawHash", false);
-            string(out, hash)?;
-        }
+        optional_string(out, "contentHash", content_hash.as_deref())?;
+        optional_string(out, "rawHash", raw_hash.as_deref())?;
         key(out, "modifiedAt", false);
         timestamp(out, modified_at);
         if let Some(snapshot) = snapshot {
@@ -61,19 +55,13 @@ impl RecordState {
             out.extend_from_slice(snapshot.get().as_bytes());
         }
         key(out, "deleted", false);
-        out.extend_from_slice(if *deleted { b"true" } else { b"false" });
+        boolean(out, *deleted);
         key(out, "syncedAt", false);
         timestamp(out, synced_at);
         key(out, "lastTaskId", false);
         uuid(out, last_task_id);
-        if let Some(shard) = shard_id {
-            key(out, "shardId", false);
-            string(out, shard)?;
-        }
-        if let Some(correlation) = last_correlation_id {
-            key(out, "lastCorrelationId", false);
-            string(out, correlation)?;
-        }
+        optional_string(out, "shardId", shard_id.as_deref())?;
+        optional_string(out, "lastCorrelationId", last_correlation_id.as_deref())?;
         if !outbox.is_empty() {
             key(out, "outbox", false);
             serde_json::to_writer(&mut *out, outbox)?;
@@ -86,17 +74,19 @@ impl RecordState {
     /// [`RecordHead::FIELDS`](super::RecordHead::FIELDS) answers for it.
     pub fn head_text(&self) -> String {
         let mut out = Vec::with_capacity(self.external_id.len() + 80);
-        out.push(b'{');
-        key(&mut out, "externalId", true);
-        let mut written = string(&mut out, &self.external_id);
-        if let Some(hash) = &self.raw_hash {
-            key(&mut out, "rawHash", false);
-            written = written.and_then(|()| string(&mut out, hash));
-        }
-        key(&mut out, "deleted", false);
-        out.extend_from_slice(if self.deleted { b"true}" } else { b"false}" });
-        written.expect("a string serialises");
+        self.write_head(&mut out).expect("a string serialises");
         String::from_utf8(out).expect("JSON text of strings is UTF-8")
+    }
+
+    fn write_head(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        out.push(b'{');
+        key(out, "externalId", true);
+        string(out, &self.external_id)?;
+        optional_string(out, "rawHash", self.raw_hash.as_deref())?;
+        key(out, "deleted", false);
+        boolean(out, self.deleted);
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -128,8 +118,28 @@ fn string(out: &mut Vec<u8>, value: &str) -> Result<(), serde_json::Error> {
     Ok(())
 }
 
+/// `,"name":"value"` when there is a value (serde's `skip_serializing_if =
+/// "Option::is_none"`), nothing when there is none.
+fn optional_string(
+    out: &mut Vec<u8>,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), serde_json::Error> {
+    match value {
+        Some(value) => {
+            key(out, name, false);
+            string(out, value)
+        }
+        None => Ok(()),
+    }
+}
+
+fn boolean(out: &mut Vec<u8>, value: bool) {
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
 fn uuid(out: &mut Vec<u8>, value: &Uuid) {
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let mut text = Uuid::encode_buffer();
     out.push(b'"');
     out.extend_from_slice(value.hyphenated().encode_lower(&mut text).as_bytes());
     out.push(b'"');

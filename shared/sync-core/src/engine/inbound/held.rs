@@ -5,7 +5,7 @@
 //! borrows both names instead of building a (String, String) key (measured:
 //! those clones and their hashing were ~3 % of a first sync's CPU), and
 //! hashed with foldhash, seeded per map, rather than SipHash (hashing the
-//! ids of every record read showed at ~2 % of a first sync's CPU).
+//! ids of every record read: 1.6 % of a first sync's CPU in the profile).
 
 use foldhash::HashMap;
 
